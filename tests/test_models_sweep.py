@@ -1,0 +1,34 @@
+"""Every registered model passes the shared helper (the registry sweep)."""
+
+import pytest
+
+import keras_segattn as ksa
+from tests.helpers import check_model
+
+TINY = ksa.list_models("*_tiny")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_model_passes_shared_helper(name, tmp_path):
+    check_model(name, tmp_path=tmp_path)
+
+
+PAPER_SIZE_OVERRIDES = {
+    # FCNs take any size: a small image keeps the 134M-parameter check fast.
+    "fcn8s": {"input_shape": (64, 64, 3)},
+    "fcn16s": {"input_shape": (64, 64, 3)},
+    "fcn32s": {"input_shape": (64, 64, 3)},
+    "deconvnet": {},
+}
+
+
+def test_sweep_covers_every_model():
+    paper = [n for n in ksa.list_models() if n not in TINY]
+    missing = sorted(set(paper) - set(PAPER_SIZE_OVERRIDES))
+    assert not missing, f"add these paper-size models to PAPER_SIZE_OVERRIDES: {missing}"
+
+
+@pytest.mark.paper_size
+@pytest.mark.parametrize("name", sorted(PAPER_SIZE_OVERRIDES))
+def test_paper_size_model_passes_shared_helper(name, tmp_path):
+    check_model(name, tmp_path=tmp_path, overrides=PAPER_SIZE_OVERRIDES[name], batch_size=1)
