@@ -1,0 +1,101 @@
+"""tf.data pipelines for segmentation: label checks, augmentation, batching."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+VOID_LABEL = 255
+
+
+def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
+    """A ``Dataset.map`` function that fails on labels outside ``[0, num_classes)`` (void allowed).
+
+    The error (``tf.errors.InvalidArgumentError``, raised when the bad element
+    is read) names the offending values and the expected range.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, received {num_classes!r}.")
+
+    def fn(image, label):
+        label_i = tf.cast(label, tf.int32)
+        bad = tf.logical_or(label_i < 0, label_i >= num_classes)
+        if void_label is not None:
+            bad = tf.logical_and(bad, tf.not_equal(label_i, void_label))
+        bad_values, _ = tf.unique(tf.boolean_mask(label_i, bad))
+        expected = f"expected class ids in [0, {num_classes - 1}]" + (
+            f" or the void label {void_label}" if void_label is not None else ""
+        )
+        with tf.control_dependencies(
+            [
+                tf.debugging.Assert(
+                    tf.logical_not(tf.reduce_any(bad)),
+                    ["labels: received out-of-range values", bad_values, expected],
+                    summarize=10,
+                )
+            ]
+        ):
+            return tf.identity(image), tf.identity(label)
+
+    return fn
+
+
+def _augment(image, label, seed):
+    # Flips and quarter turns leave shape classes unchanged; one seed per example.
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    label = label[..., None]
+    flip_lr = tf.random.stateless_uniform([], seeds[0]) < 0.5
+    flip_ud = tf.random.stateless_uniform([], seeds[1]) < 0.5
+    turns = tf.random.stateless_uniform([], seeds[2], maxval=4, dtype=tf.int32)
+    both = tf.concat([image, tf.cast(label, image.dtype)], axis=-1)
+    both = tf.cond(flip_lr, lambda: tf.image.flip_left_right(both), lambda: both)
+    both = tf.cond(flip_ud, lambda: tf.image.flip_up_down(both), lambda: both)
+    both = tf.image.rot90(both, turns)
+    return both[..., :-1], tf.cast(both[..., -1], label.dtype)
+
+
+def segmentation_pipeline(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    *,
+    training: bool = False,
+    num_classes: int | None = None,
+    void_label: int | None = VOID_LABEL,
+    augment: bool | None = None,
+    shuffle_buffer: int = 2048,
+    seed: int = 0,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """Batch ``(image, label)`` pairs; shuffle and augment (flips, 90 degree turns) for training.
+
+    Args:
+        dataset: unbatched ``(image (H, W, 3), label (H, W))`` pairs.
+        batch_size: global batch size.
+        training: shuffle (seeded), augment, repeat-friendly.
+        num_classes: if given, labels are checked (see :func:`check_labels`).
+        void_label: label to ignore, allowed by the check.
+        augment: defaults to ``training``. Square images only for turns.
+        shuffle_buffer, seed: shuffling and augmentation are deterministic by seed.
+        cache: cache the decoded examples in memory.
+
+    Example:
+        >>> from keras_segattn.data import segmentation_pipeline, synthetic_shapes
+        >>> ds = segmentation_pipeline(synthetic_shapes("train", 8), 4, training=True, num_classes=4)
+        >>> [tuple(t.shape) for t in next(iter(ds))]
+        [(4, 64, 64, 3), (4, 64, 64)]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, received {batch_size!r}.")
+    augment = training if augment is None else augment
+    ds = dataset
+    if num_classes is not None:
+        ds = ds.map(check_labels(num_classes, void_label), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda pair, s: _augment(pair[0], pair[1], s), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
