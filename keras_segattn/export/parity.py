@@ -1,0 +1,141 @@
+"""The parity gate: an exported artifact must reproduce Keras on the same inputs.
+
+Float exports (SavedModel, ONNX, TFLite float32) are compared output by output:
+the largest absolute difference divided by the output's scale (its largest
+absolute Keras value) must be within ``FLOAT_TOLERANCE``. Float16 TFLite gets
+``FLOAT16_TOLERANCE``. Quantised exports (dynamic-range, int8) are judged on the
+task: argmax agreement with Keras of at least ``MIN_AGREEMENT`` and, where
+labels are given, a task-metric drop (mean IoU for segmentation, accuracy for
+classification) of at most ``MAX_METRIC_DROP`` points (0-100 scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_TOLERANCE = 1e-5
+FLOAT16_TOLERANCE = 1e-2
+MIN_AGREEMENT = 0.95
+MAX_METRIC_DROP = 1.0
+
+__all__ = [
+    "FLOAT_TOLERANCE",
+    "FLOAT16_TOLERANCE",
+    "MIN_AGREEMENT",
+    "MAX_METRIC_DROP",
+    "ParityError",
+    "mean_iou",
+    "compare_float",
+    "compare_task",
+]
+
+
+class ParityError(RuntimeError):
+    """An exported artifact does not reproduce the Keras model; nothing was written."""
+
+
+def mean_iou(labels: np.ndarray, predictions: np.ndarray, num_classes: int, void_label=255) -> float:
+    """Mean IoU over classes present in labels or predictions (NumPy, independent of Keras)."""
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    predictions = np.asarray(predictions).reshape(-1).astype(np.int64)
+    keep = labels != void_label if void_label is not None else np.ones_like(labels, bool)
+    cm = np.bincount(
+        labels[keep] * num_classes + predictions[keep], minlength=num_classes * num_classes
+    ).reshape(num_classes, num_classes)
+    inter = np.diag(cm).astype(np.float64)
+    union = cm.sum(0) + cm.sum(1) - inter
+    present = union > 0
+    return float((inter[present] / union[present]).mean()) if present.any() else 0.0
+
+
+def _accuracy(labels, predictions, void_label=255):
+    labels = np.asarray(labels).reshape(-1)
+    predictions = np.asarray(predictions).reshape(-1)
+    keep = labels != void_label
+    return float((labels[keep] == predictions[keep]).mean()) if keep.any() else 0.0
+
+
+def compare_float(reference: dict, actual: dict, tolerance: float) -> dict:
+    """Per-output max abs / relative error; ``passed`` iff every relative error <= tolerance."""
+    report = {"kind": "float", "tolerance": tolerance, "outputs": {}}
+    passed = True
+    for name, ref in reference.items():
+        if name not in actual:
+            raise ParityError(f"the artifact has no output {name!r}; it has {sorted(actual)}.")
+        got = np.asarray(actual[name])
+        ref = np.asarray(ref)
+        if got.shape != ref.shape:
+            raise ParityError(
+                f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}."
+            )
+        diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        max_abs = float(diff.max()) if diff.size else 0.0
+        relative = max_abs / max(scale, 1e-12)
+        ok = bool(np.isfinite(relative) and relative <= tolerance)
+        passed &= ok
+        report["outputs"][name] = {
+            "max_abs_error": max_abs,
+            "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+            "output_scale": scale,
+            "relative_error": relative,
+            "passed": ok,
+        }
+    report["passed"] = passed
+    return report
+
+
+def compare_task(
+    reference: dict,
+    actual: dict,
+    *,
+    task: str,
+    labels: np.ndarray | None = None,
+    num_classes: int | None = None,
+    min_agreement: float = MIN_AGREEMENT,
+    max_metric_drop: float = MAX_METRIC_DROP,
+) -> dict:
+    """Quantised-export gate on the first output's argmax (class scores)."""
+    name = next(iter(reference))
+    ref = np.asarray(reference[name])
+    got = np.asarray(actual[name])
+    if got.shape != ref.shape:
+        raise ParityError(f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}.")
+    ref_cls, got_cls = ref.argmax(-1), got.argmax(-1)
+    agreement = float((ref_cls == got_cls).mean())
+    report = {
+        "kind": "task",
+        "output": name,
+        "argmax_agreement": agreement,
+        "min_agreement": min_agreement,
+        "max_abs_error": float(np.abs(got.astype(np.float64) - ref).max()),
+        "output_scale": float(np.abs(ref).max()),
+    }
+    passed = agreement >= min_agreement
+    if labels is not None:
+        num_classes = num_classes or ref.shape[-1]
+        if task == "semantic_segmentation":
+            metric, keras_value, artifact_value = (
+                "mean_iou",
+                mean_iou(labels, ref_cls, num_classes),
+                mean_iou(labels, got_cls, num_classes),
+            )
+        else:
+            metric, keras_value, artifact_value = (
+                "accuracy",
+                _accuracy(labels, ref_cls),
+                _accuracy(labels, got_cls),
+            )
+        drop = 100.0 * (keras_value - artifact_value)
+        report.update(
+            {
+                "metric": metric,
+                "keras": keras_value,
+                "artifact": artifact_value,
+                "drop_points": drop,
+                "max_metric_drop": max_metric_drop,
+            }
+        )
+        passed &= drop <= max_metric_drop
+    report["passed"] = bool(passed)
+    return report
