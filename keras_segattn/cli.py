@@ -1,0 +1,376 @@
+"""``keras-segattn``: list, train, evaluate, export, inspect, predict and demo.
+
+Run ``keras-segattn COMMAND --help`` for each command's arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+DEMO_MODEL = "deconvnet_tiny"
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _load_model(path_or_name: str, **overrides):
+    """A ``.keras`` file, or a registered model name (built fresh)."""
+    import keras
+
+    import keras_segattn as ksa
+
+    if path_or_name.endswith(".keras"):
+        if not os.path.exists(path_or_name):
+            raise SystemExit(f"error: model file {path_or_name!r} does not exist.")
+        return keras.saving.load_model(path_or_name)
+    try:
+        return ksa.build_model(path_or_name, **overrides)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _num_classes(model) -> int:
+    return int(model.outputs[0].shape[-1])
+
+
+# ---------------------------------------------------------------- commands
+def cmd_list(args):
+    from keras_segattn.registry import get_spec, list_models
+
+    names = list_models(args.pattern, family=args.family, task=args.task)
+    width = max((len(n) for n in names), default=4)
+    for name in names:
+        spec = get_spec(name)
+        print(f"{name:<{width}}  {spec.family:<10} {spec.task:<22} {'tiny' if spec.tiny else spec.paper}")
+    return 0
+
+
+def cmd_train(args):
+    import keras
+
+    from keras_segattn.training import train_segmentation
+
+    keras.utils.set_random_seed(args.seed)
+    overrides = {"num_classes": args.num_classes} if args.num_classes else {}
+    model = _load_model(args.model, **overrides)
+    start = time.perf_counter()
+    history = train_segmentation(
+        model,
+        num_classes=_num_classes(model),
+        data=args.data,
+        data_dir=args.data_dir,
+        train_examples=args.train_examples,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        image_size=args.image_size,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        verbose=2,
+    )
+    seconds = time.perf_counter() - start
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    model.save(args.output)
+    val = {k: float(v[-1]) for k, v in history.history.items() if k.startswith("val_")}
+    print(json.dumps({"model": model.name, "output": args.output, "train_seconds": round(seconds, 1), **val}))
+    return 0
+
+
+def _evaluate(model, data, examples, seed, batch_size=50, data_dir=None):
+    import numpy as np
+
+    from keras_segattn.data import segmentation_pipeline
+    from keras_segattn.export.parity import mean_iou
+    from keras_segattn.training import segmentation_data
+
+    num_classes = _num_classes(model)
+    size = model.inputs[0].shape[1] or 64
+    ds = segmentation_data(
+        data, split="test", num_examples=examples, image_size=size, num_classes=num_classes, seed=seed, data_dir=data_dir
+    )
+    labels, preds, images = [], [], []
+    for x, y in segmentation_pipeline(ds, batch_size, num_classes=num_classes):
+        preds.append(np.asarray(model(x, training=False)).argmax(-1))
+        labels.append(y.numpy())
+        images.append(x.numpy())
+    labels, preds = np.concatenate(labels), np.concatenate(preds)
+    keep = labels != 255
+    return {
+        "mean_iou": mean_iou(labels, preds, num_classes),
+        "pixel_accuracy": float((labels[keep] == preds[keep]).mean()),
+        "examples": int(len(labels)),
+    }, (np.concatenate(images), labels, preds)
+
+
+def cmd_evaluate(args):
+    model = _load_model(args.model)
+    metrics, _ = _evaluate(model, args.data, args.examples, args.seed, data_dir=args.data_dir)
+    print(json.dumps({"model": model.name, "data": args.data, **metrics}))
+    return 0
+
+
+def _default_output(model_name, fmt, quantize, out_dir=None):
+    if fmt == "savedmodel":
+        return os.path.join(out_dir or "saved_models", model_name)
+    if fmt == "onnx":
+        return os.path.join(out_dir or "saved_models", f"{model_name}.onnx")
+    suffix = f"_{quantize}" if quantize else ""
+    return os.path.join(out_dir or "tflite", f"{model_name}{suffix}.tflite")
+
+
+def _representative(spec: str | None):
+    if spec is None:
+        return None
+    import numpy as np
+
+    if not os.path.exists(spec):
+        raise SystemExit(f"error: --representative-data {spec!r} does not exist (expected a .npy or .npz of inputs).")
+    data = np.load(spec)
+    return data[data.files[0]] if hasattr(data, "files") else data
+
+
+def cmd_export(args):
+    from keras_segattn.export import FlexOpsRequired, ParityError, export
+
+    if args.quantize and args.format != "tflite":
+        raise SystemExit(f"error: --quantize applies to --format tflite only (received --format {args.format}).")
+    if args.quantize == "int8" and args.representative_data is None and not args.embedded_representative_data:
+        raise SystemExit(
+            "error: --quantize int8 needs calibration data: pass --representative-data FILE.npy "
+            "or --embedded-representative-data to use the model's embedded training data."
+        )
+    model = _load_model(args.model)
+    output = args.output or _default_output(model.name, args.format, args.quantize)
+    try:
+        manifest = export(
+            model,
+            output,
+            format=args.format,
+            quantize=args.quantize,
+            representative_data=_representative(args.representative_data),
+            parity_samples=args.parity_samples,
+            allow_flex=args.allow_flex,
+            verbose=True,
+        )
+    except (ValueError, FlexOpsRequired, ParityError) as error:
+        raise SystemExit(f"error: {error}") from None
+    print(f"wrote {output} and {output}.json (sha256 {manifest['sha256'][:12]}...)")
+    return 0
+
+
+def cmd_inspect(args):
+    from keras_segattn.export import inspect_artifact
+
+    try:
+        info = inspect_artifact(args.artifact)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']}  [{info['format']}]  {info['size_bytes'] / 1e6:.2f} MB")
+    for kind in ("inputs", "outputs"):
+        for name, t in info[kind].items():
+            quant = t.get("quantization")
+            q = f"  scale={quant['scale']:.6g} zero_point={quant['zero_point']}" if quant and quant["scale"] else ""
+            print(f"  {kind[:-1]:<6} {name}: shape={t['shape']} {t.get('dtype', '')}{q}")
+    ops = info.get("ops", {})
+    if info["format"] == "tflite":
+        for kind in ("builtin", "flex", "custom"):
+            print(f"  {kind} ops ({len(ops[kind])}): {', '.join(ops[kind]) or '-'}")
+    elif info["format"] == "onnx":
+        print(f"  opset {info['opset']}; ops: {', '.join(f'{k}x{v}' for k, v in ops.items())}")
+    return 0
+
+
+def cmd_predict(args):
+    import numpy as np
+    from PIL import Image
+
+    from keras_segattn.visualize import plot_segmentation
+
+    model = _load_model(args.model)
+    image = np.asarray(Image.open(args.image).convert("RGB"), dtype="float32")
+    size = model.inputs[0].shape[1:3]
+    if size[0] is not None and tuple(image.shape[:2]) != tuple(size):
+        image = np.asarray(Image.fromarray(image.astype("uint8")).resize((size[1], size[0])), "float32")
+    logits = np.asarray(model(image[None], training=False))
+    plot_segmentation(image[None], None, logits, args.output, num_classes=_num_classes(model))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_demo(args):
+    """Train a tiny model on embedded data, report held-out mIoU, export and verify, plot."""
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    import keras_segattn as ksa
+    from keras_segattn.data import SHAPES
+    from keras_segattn.export import export
+    from keras_segattn.training import train_segmentation
+    from keras_segattn.visualize import plot_segmentation
+
+    keras.utils.set_random_seed(args.seed)
+    print(
+        f"keras_segattn {ksa.__version__} | TensorFlow {tf.__version__} | Keras {keras.__version__} | "
+        f"{platform.machine()} {os.cpu_count()} CPU cores | {args.model}"
+    )
+    model = ksa.build_model(args.model)
+    num_classes = _num_classes(model)
+    print(f"{model.name}: {model.count_params():,} parameters; training {args.epochs} epochs on "
+          f"{args.train_examples} embedded images (time limit {args.time_limit:.0f} s)")
+    start = time.perf_counter()
+    history = train_segmentation(
+        model,
+        num_classes=num_classes,
+        train_examples=args.train_examples,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        verbose=2,
+    )
+    train_seconds = time.perf_counter() - start
+    metrics, (images, labels, preds) = _evaluate(model, "synthetic", args.test_examples, args.seed)
+    print(
+        f"held-out mIoU {metrics['mean_iou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f} on "
+        f"{metrics['examples']} test images; training took {train_seconds:.0f} s"
+        + (" (stopped by the time limit)" if history.time_limit and history.time_limit.stopped_early else "")
+    )
+    out_sm = os.path.join(args.out_dir, "saved_models", "demo")
+    out_tfl = os.path.join(args.out_dir, "tflite", "demo")
+    os.makedirs(out_sm, exist_ok=True)
+    model.save(os.path.join(out_sm, f"{model.name}.keras"))
+    manifests = [
+        export(model, os.path.join(out_sm, model.name), format="savedmodel"),
+        export(model, os.path.join(out_sm, f"{model.name}.onnx"), format="onnx"),
+        export(model, os.path.join(out_tfl, f"{model.name}.tflite"), format="tflite"),
+        export(model, os.path.join(out_tfl, f"{model.name}_int8.tflite"), format="tflite", quantize="int8"),
+    ]
+    picture = plot_segmentation(
+        images[:8], labels[:8], preds[:8], os.path.join(out_sm, f"{model.name}_predictions.png"),
+        num_classes=num_classes, class_names=("background",) + SHAPES[: num_classes - 1],
+        title=f"{model.name}: held-out mIoU {metrics['mean_iou']:.3f}",
+    )
+    summary = {
+        "model": model.name,
+        "parameters": int(model.count_params()),
+        "train_seconds": round(train_seconds, 1),
+        "epochs_completed": len(history.history["loss"]),
+        "held_out_mean_iou": round(metrics["mean_iou"], 4),
+        "held_out_pixel_accuracy": round(metrics["pixel_accuracy"], 4),
+        "exports": {m["artifact"] + (f" ({m['quantize']})" if m["quantize"] else ""): m["parity"]["passed"] for m in manifests},
+        "picture": picture,
+    }
+    with open(os.path.join(out_sm, "demo_summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=2)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-segattn",
+        description="Segmentation and attention models (CS231n lecture 13) in Keras 3: "
+        "list, train, evaluate, export (verified), inspect, predict, demo.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. 'fcn*'")
+    p.add_argument("--family")
+    p.add_argument("--task")
+    p.set_defaults(func=cmd_list)
+
+    def data_args(p):
+        p.add_argument("--data", default="synthetic", choices=["synthetic", "oxford_iiit_pet"],
+                       help="embedded synthetic shapes (default, no download) or Oxford-IIIT Pet via tfds")
+        p.add_argument("--data-dir", help="tensorflow_datasets data directory (for oxford_iiit_pet)")
+        p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("train", help="train a segmentation model and save it as .keras")
+    p.add_argument("model", help="registered name (e.g. fcn8s_tiny) or a .keras file to continue")
+    p.add_argument("--output", "-o", default="runs/model.keras")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch size")
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--train-examples", type=int, default=8000)
+    p.add_argument("--image-size", type=int, help="for models with a dynamic input size (default 64)")
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--time-limit", type=float, help="stop after this many seconds")
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto")
+    data_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="mean IoU and pixel accuracy on held-out data")
+    p.add_argument("model", help=".keras file or registered name")
+    p.add_argument("--examples", type=int, default=1000)
+    data_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "export",
+        help="export with a parity check",
+        description="Export a model and verify it: the artifact and Keras run on the same held-out "
+        "inputs and the artifact is written (with PATH.json, its manifest) only if the parity gate "
+        "passes. Formats: savedmodel (directory, serving_default signature), tflite (builtin ops "
+        "only unless --allow-flex; float32 or --quantize float16|dynamic|int8), onnx (opset 17). "
+        "Default outputs: saved_models/NAME, saved_models/NAME.onnx, tflite/NAME[_QUANT].tflite.",
+    )
+    p.add_argument("model", help=".keras file or registered name")
+    p.add_argument("--format", "-f", required=True, choices=["savedmodel", "tflite", "onnx"])
+    p.add_argument("--quantize", "-q", choices=["float16", "dynamic", "int8"],
+                   help="TFLite quantisation (default float32); int8 needs calibration data")
+    p.add_argument("--representative-data", metavar="FILE",
+                   help="int8 calibration inputs: .npy (or the first array of a .npz), raw RGB in [0, 255]")
+    p.add_argument("--embedded-representative-data", action="store_true",
+                   help="int8: calibrate on the model's embedded training data")
+    p.add_argument("--output", "-o", help="artifact path (a directory for savedmodel)")
+    p.add_argument("--parity-samples", type=int, default=32, help="held-out examples the gate runs")
+    p.add_argument("--allow-flex", action="store_true", help="TFLite: accept TensorFlow (Flex) ops")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("inspect", help="describe an exported artifact (ops, inputs, quantisation)")
+    p.add_argument("artifact")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("predict", help="segment an image file and save a PNG")
+    p.add_argument("model")
+    p.add_argument("image")
+    p.add_argument("--output", "-o", default="prediction.png")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
+    p.add_argument("--model", default=DEMO_MODEL)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--train-examples", type=int, default=8000)
+    p.add_argument("--test-examples", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--time-limit", type=float, default=570.0, help="training budget in seconds")
+    p.add_argument("--out-dir", default=".", help="writes OUT_DIR/saved_models/demo and OUT_DIR/tflite/demo")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

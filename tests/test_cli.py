@@ -1,0 +1,78 @@
+"""The keras-segattn command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_segattn.cli import build_parser, main
+
+
+def test_list(capsys):
+    assert main(["list", "fcn*", "--family", "fcn"]) == 0
+    out = capsys.readouterr().out
+    assert "fcn8s " in out and "fcn8s_tiny" in out and "deconvnet" not in out
+
+
+def test_export_help_documents_formats_and_quantization():
+    text = build_parser()._subparsers._group_actions[0].choices["export"].format_help()
+    for word in ("savedmodel", "tflite", "onnx", "float16", "dynamic", "int8", "--representative-data", "--output", "--allow-flex"):
+        assert word in text
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["export", "fcn8s_tiny", "--format", "tflit"], "invalid choice: 'tflit'"),
+        (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8"], "--quantize int8 needs calibration data"),
+        (["export", "fcn8s_tiny", "-f", "onnx", "-q", "dynamic"], "--quantize applies to --format tflite only"),
+        (["export", "no_such_model", "-f", "onnx"], "Unknown model name 'no_such_model'"),
+        (["export", "missing.keras", "-f", "onnx"], "model file 'missing.keras' does not exist"),
+        (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8", "--representative-data", "nope.npy"], "--representative-data 'nope.npy' does not exist"),
+        (["inspect", "nothing_here.tflite"], "no artifact at 'nothing_here.tflite'"),
+    ],
+)
+def test_bad_arguments_fail_clearly(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    text = str(info.value.code) + capsys.readouterr().err
+    assert message in text
+
+
+def test_export_output_not_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit, match="is not writable"):
+        main(["export", "fcn8s_tiny", "-f", "tflite", "-o", str(blocker / "m.tflite")])
+
+
+@pytest.mark.export
+def test_train_evaluate_export_inspect(tmp_path, capsys):
+    model_path = str(tmp_path / "m.keras")
+    assert main(["train", "fcn8s_tiny", "-o", model_path, "--epochs", "1", "--train-examples", "64", "--batch-size", "16"]) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert trained["output"] == model_path and "val_mean_iou" in trained
+    assert main(["evaluate", model_path, "--examples", "20"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= result["mean_iou"] <= 1 and result["examples"] == 20
+    out = str(tmp_path / "m.tflite")
+    rep = str(tmp_path / "rep.npy")
+    from keras_segattn.data import synthetic_shapes_arrays
+
+    np.save(rep, synthetic_shapes_arrays("train", 16)[0].astype("float32"))
+    assert main(["export", model_path, "-f", "tflite", "-q", "int8", "--representative-data", rep, "-o", out]) == 0
+    assert "parity passed" in capsys.readouterr().out
+    assert os.path.exists(out) and os.path.exists(out + ".json")
+    assert main(["inspect", out]) == 0
+    text = capsys.readouterr().out
+    assert "flex ops (0): -" in text and "custom ops (0): -" in text and "uint8" in text and "scale=" in text
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "keras-segattn"), "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "demo" in result.stdout
