@@ -206,8 +206,23 @@ def cmd_predict(args):
     return 0
 
 
-def cmd_demo(args):
-    """Train a tiny model on embedded data, report held-out mIoU, export and verify, plot."""
+def run_demo(
+    model_name: str = DEMO_MODEL,
+    *,
+    saved_models_dir: str,
+    tflite_dir: str,
+    epochs: int = 10,
+    train_examples: int = 8000,
+    test_examples: int = 1000,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    time_limit: float | None = 570.0,
+    seed: int = 0,
+    parity_samples: int = 100,
+) -> dict:
+    """Train ``model_name`` on the embedded shapes, evaluate on held-out images,
+    save ``.keras``, export SavedModel/ONNX/TFLite float32/TFLite int8 behind the
+    parity gate and plot predictions. Returns (and writes) a summary dict."""
     import platform
 
     import keras
@@ -219,62 +234,100 @@ def cmd_demo(args):
     from keras_segattn.training import train_segmentation
     from keras_segattn.visualize import plot_segmentation
 
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(seed)
     print(
         f"keras_segattn {ksa.__version__} | TensorFlow {tf.__version__} | Keras {keras.__version__} | "
-        f"{platform.machine()} {os.cpu_count()} CPU cores | {args.model}"
+        f"{platform.machine()} {os.cpu_count()} CPU cores"
     )
-    model = ksa.build_model(args.model)
+    model = ksa.build_model(model_name)
     num_classes = _num_classes(model)
-    print(f"{model.name}: {model.count_params():,} parameters; training {args.epochs} epochs on "
-          f"{args.train_examples} embedded images (time limit {args.time_limit:.0f} s)")
+    print(
+        f"{model.name}: {model.count_params():,} parameters; training {epochs} epochs on "
+        f"{train_examples} embedded images" + (f" (time limit {time_limit:.0f} s)" if time_limit else "")
+    )
     start = time.perf_counter()
     history = train_segmentation(
         model,
         num_classes=num_classes,
-        train_examples=args.train_examples,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        time_limit=args.time_limit,
+        train_examples=train_examples,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        time_limit=time_limit,
         verbose=2,
     )
     train_seconds = time.perf_counter() - start
-    metrics, (images, labels, preds) = _evaluate(model, "synthetic", args.test_examples, args.seed)
+    stopped = bool(history.time_limit and history.time_limit.stopped_early)
+    metrics, (images, labels, preds) = _evaluate(model, "synthetic", test_examples, seed)
     print(
         f"held-out mIoU {metrics['mean_iou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f} on "
         f"{metrics['examples']} test images; training took {train_seconds:.0f} s"
-        + (" (stopped by the time limit)" if history.time_limit and history.time_limit.stopped_early else "")
+        + (" (stopped by the time limit)" if stopped else "")
     )
-    out_sm = os.path.join(args.out_dir, "saved_models", "demo")
-    out_tfl = os.path.join(args.out_dir, "tflite", "demo")
-    os.makedirs(out_sm, exist_ok=True)
-    model.save(os.path.join(out_sm, f"{model.name}.keras"))
+    os.makedirs(saved_models_dir, exist_ok=True)
+    keras_path = os.path.join(saved_models_dir, f"{model.name}.keras")
+    # An inference copy (no optimizer state): a third of the size.
+    inference = keras.models.clone_model(model)
+    inference.set_weights(model.get_weights())
+    inference.save(keras_path)
+    common = {"parity_samples": parity_samples}
     manifests = [
-        export(model, os.path.join(out_sm, model.name), format="savedmodel"),
-        export(model, os.path.join(out_sm, f"{model.name}.onnx"), format="onnx"),
-        export(model, os.path.join(out_tfl, f"{model.name}.tflite"), format="tflite"),
-        export(model, os.path.join(out_tfl, f"{model.name}_int8.tflite"), format="tflite", quantize="int8"),
+        export(model, os.path.join(saved_models_dir, model.name), format="savedmodel", **common),
+        export(model, os.path.join(saved_models_dir, f"{model.name}.onnx"), format="onnx", **common),
+        export(model, os.path.join(tflite_dir, f"{model.name}.tflite"), format="tflite", **common),
+        export(
+            model, os.path.join(tflite_dir, f"{model.name}_int8.tflite"), format="tflite", quantize="int8", **common
+        ),
     ]
     picture = plot_segmentation(
-        images[:8], labels[:8], preds[:8], os.path.join(out_sm, f"{model.name}_predictions.png"),
-        num_classes=num_classes, class_names=("background",) + SHAPES[: num_classes - 1],
+        images[:8],
+        labels[:8],
+        preds[:8],
+        os.path.join(saved_models_dir, f"{model.name}_predictions.png"),
+        num_classes=num_classes,
+        class_names=("background",) + SHAPES[: num_classes - 1],
         title=f"{model.name}: held-out mIoU {metrics['mean_iou']:.3f}",
     )
+    from keras_segattn.export import summarize
+
     summary = {
         "model": model.name,
         "parameters": int(model.count_params()),
-        "train_seconds": round(train_seconds, 1),
+        "epochs": epochs,
         "epochs_completed": len(history.history["loss"]),
+        "train_examples": train_examples,
+        "train_seconds": round(train_seconds, 1),
+        "stopped_by_time_limit": stopped,
+        "held_out_examples": metrics["examples"],
         "held_out_mean_iou": round(metrics["mean_iou"], 4),
         "held_out_pixel_accuracy": round(metrics["pixel_accuracy"], 4),
-        "exports": {m["artifact"] + (f" ({m['quantize']})" if m["quantize"] else ""): m["parity"]["passed"] for m in manifests},
+        "keras_model": keras_path,
+        "exports": [summarize(m) for m in manifests],
         "picture": picture,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "versions": manifests[0]["versions"],
     }
-    with open(os.path.join(out_sm, "demo_summary.json"), "w") as fh:
+    with open(os.path.join(saved_models_dir, f"{model.name}_demo_summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     print(json.dumps(summary, indent=2))
+    return summary
+
+
+def cmd_demo(args):
+    """Train a tiny model on embedded data, report held-out mIoU, export and verify, plot."""
+    run_demo(
+        args.model,
+        saved_models_dir=os.path.join(args.out_dir, "saved_models", "demo"),
+        tflite_dir=os.path.join(args.out_dir, "tflite", "demo"),
+        epochs=args.epochs,
+        train_examples=args.train_examples,
+        test_examples=args.test_examples,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        time_limit=args.time_limit,
+        seed=args.seed,
+    )
     return 0
 
 
@@ -354,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
     p.add_argument("--model", default=DEMO_MODEL)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--train-examples", type=int, default=8000)
     p.add_argument("--test-examples", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=32)

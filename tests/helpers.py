@@ -10,6 +10,7 @@ and are finite for every trainable weight; a ``fit`` step runs under XLA
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import os
 
@@ -135,12 +136,20 @@ def sample_batch(model, task, batch_size=2, size=None, seed=0):
     raise NotImplementedError(f"sample_batch: no embedded data for task {task!r} yet")
 
 
-def compile_for_task(model, task, jit_compile=True):
+def loss_for_task(task):
+    if task == "semantic_segmentation":
+        from keras_segattn.training import segmentation_loss
+
+        return segmentation_loss()
+    raise NotImplementedError(task)
+
+
+def compile_for_task(model, task, jit_compile=True, learning_rate=1e-3):
     if task == "semantic_segmentation":
         from keras_segattn.training import compile_segmentation
 
         return compile_segmentation(
-            model, int(model.outputs[0].shape[-1]), learning_rate=1e-3, jit_compile=jit_compile
+            model, int(model.outputs[0].shape[-1]), learning_rate=learning_rate, jit_compile=jit_compile
         )
     raise NotImplementedError(task)
 
@@ -148,8 +157,7 @@ def compile_for_task(model, task, jit_compile=True):
 def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save=True):
     """The shared model checks for the registered model ``name``."""
     spec = get_spec(name)
-    build = lambda: spec.build(name=name, **(overrides or {}))  # noqa: E731
-    model = build()
+    model = spec.build(name=name, **(overrides or {}))
     assert model.name == name
     x, y = sample_batch(model, spec.task, batch_size=batch_size, size=size)
 
@@ -169,6 +177,8 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     clone = keras.Model.from_config(copy.deepcopy(config))
     _assert_same_config(clone.get_config(), config, name)
     assert clone.count_params() == model.count_params()
+    del clone
+    gc.collect()
 
     # .keras save/load reproduces the outputs exactly (safe mode: no Lambda layers).
     reference = [keras.ops.convert_to_numpy(t) for t in eager]
@@ -179,9 +189,10 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
         for r, o in zip(reference, _flat(loaded(x, training=False))):
             np.testing.assert_array_equal(r, keras.ops.convert_to_numpy(o))
         del loaded
+        gc.collect()
 
     # Gradients for every trainable weight exist and are finite.
-    loss_fn = compile_for_task(build(), spec.task, jit_compile=False).loss
+    loss_fn = loss_for_task(spec.task)
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
     grads = tape.gradient(loss, model.trainable_weights)
@@ -196,4 +207,16 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     assert np.isfinite(history.history["loss"][0]), f"{name}: XLA fit step loss is not finite"
     moved = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
     assert moved > 0, f"{name}: the XLA fit step did not change any weight"
+    return model
+
+
+def quick_train(name, steps=60, batch_size=16, seed=0):
+    """Build ``name`` and train it briefly on its embedded data (decisive outputs for int8 gates)."""
+    spec = get_spec(name)
+    keras.utils.set_random_seed(seed)
+    model = spec.build(name=name)
+    x, y = sample_batch(model, spec.task, batch_size=batch_size * 4, size=(64, 64), seed=seed)
+    compile_for_task(model, spec.task, jit_compile=False, learning_rate=2e-3)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch_size)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     return model

@@ -23,10 +23,10 @@ def test_input_shape_wrong_rank(name):
 def test_deconvnet_non_divisible_size_suggests_valid_sizes():
     with pytest.raises(ValueError, match=r"deconvnet: input height 230 is not supported: it must be a multiple of 32 \(5 poolings\) and at least 224 .*Nearest valid sizes: 224 or 256"):
         ksa.build_model("deconvnet", input_shape=(230, 224, 3))
-    with pytest.raises(ValueError, match=r"deconvnet_tiny: input width 72 .* multiple of 16 \(4 poolings\) and at least 64 .*Nearest valid sizes: 64 or 80"):
+    with pytest.raises(ValueError, match=r"deconvnet_tiny: input width 72 .* multiple of 16 \(4 poolings\) and at least 16 .*Nearest valid sizes: 64 or 80"):
         ksa.build_model("deconvnet_tiny", input_shape=(64, 72, 3))
-    with pytest.raises(ValueError, match=r"at least 64 .*Nearest valid sizes: 64\.$"):
-        ksa.build_model("deconvnet_tiny", input_shape=(32, 64, 3))
+    with pytest.raises(ValueError, match=r"at least 64 \(fc6 kernel 4 .*Nearest valid sizes: 64\.$"):
+        ksa.build_model("deconvnet_tiny", input_shape=(32, 64, 3), fc_kernel=4)
 
 
 def test_fcn_accepts_any_size():

@@ -28,7 +28,9 @@ def test_sweep_covers_every_model():
     assert not missing, f"add these paper-size models to PAPER_SIZE_OVERRIDES: {missing}"
 
 
+# One xdist group: these need up to ~9 GB each, so they never run side by side.
 @pytest.mark.paper_size
+@pytest.mark.xdist_group("paper_size")
 @pytest.mark.parametrize("name", sorted(PAPER_SIZE_OVERRIDES))
 def test_paper_size_model_passes_shared_helper(name, tmp_path):
     check_model(name, tmp_path=tmp_path, overrides=PAPER_SIZE_OVERRIDES[name], batch_size=1)

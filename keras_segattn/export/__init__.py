@@ -37,9 +37,20 @@ from keras_segattn.export.parity import (
     compare_float,
     compare_task,
 )
+from keras_segattn.export.support import UnsupportedTarget, check_supported
 from keras_segattn.export.tflite import FlexOpsRequired
 
-__all__ = ["export", "inspect_artifact", "FORMATS", "ParityError", "FlexOpsRequired", "read_manifest"]
+__all__ = [
+    "export",
+    "verify_artifact",
+    "inspect_artifact",
+    "read_manifest",
+    "summarize",
+    "FORMATS",
+    "ParityError",
+    "FlexOpsRequired",
+    "UnsupportedTarget",
+]
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -139,6 +150,45 @@ def _check_path(path, format):
     return path
 
 
+def _run_artifact(artifact, format, feed, model_name, final_path):
+    """Run an artifact on named inputs; a runtime failure is a parity failure."""
+    if format == "savedmodel":
+        return savedmodel.run(artifact, feed)
+    if format == "onnx":
+        return onnx_export.run(artifact, feed)
+    with open(artifact, "rb") as fh:
+        content = fh.read()
+    try:
+        return tflite.run(content, feed)
+    except RuntimeError as error:
+        flex = tflite.op_set(content)["flex"]
+        raise ParityError(
+            f"the TFLite artifact of {model_name!r} could not be run in the LiteRT interpreter "
+            f"to check parity, so nothing was written to {final_path!r}"
+            + (f" (it uses Flex ops {flex}; pip's LiteRT has no Flex delegate)" if flex else "")
+            + f": {str(error).splitlines()[0][:300]}"
+        ) from None
+
+
+def _describe(artifact, format):
+    if format == "savedmodel":
+        return savedmodel.describe(artifact)
+    if format == "onnx":
+        return onnx_export.describe(artifact)
+    with open(artifact, "rb") as fh:
+        return tflite.describe(fh.read())
+
+
+def _gate(quantize, reference, actual, task, labels, tolerance=None):
+    if quantize is None:
+        return compare_float(reference, actual, tolerance if tolerance is not None else FLOAT_TOLERANCE)
+    # Lossy formats are judged on the task (argmax agreement, metric drop);
+    # their float errors are recorded beside.
+    report = compare_task(reference, actual, task=task, labels=labels)
+    report["float_errors"] = compare_float(reference, actual, FLOAT16_TOLERANCE)["outputs"]
+    return report
+
+
 def export(
     model,
     path,
@@ -182,6 +232,8 @@ def export(
     Raises:
         ValueError: bad arguments (format, quantisation, path, data).
         FlexOpsRequired: TFLite needs Flex ops and ``allow_flex`` is False.
+        UnsupportedTarget: the README's export matrix lists this model/target
+            as unsupported (with the reason).
         ParityError: the artifact does not reproduce Keras; nothing is written.
     """
     if not isinstance(model, keras.Model):
@@ -193,6 +245,7 @@ def export(
     if quantize not in tflite.QUANTIZATIONS:
         raise ValueError(f"quantize must be one of None, 'float16', 'dynamic', 'int8'; received {quantize!r}.")
     path = _check_path(path, format)
+    check_supported(model.name, format, quantize)
     spec = _registry_spec(model)
     task = task or (spec.task if spec else None)
 
@@ -225,37 +278,17 @@ def export(
     try:
         if format == "savedmodel":
             savedmodel.write(model, function, specs, tmp_path)
-            actual = savedmodel.run(tmp_path, feed)
-            details = savedmodel.describe(tmp_path)
         elif format == "onnx":
             onnx_export.convert(function, specs, tmp_path)
-            actual = onnx_export.run(tmp_path, feed)
-            details = onnx_export.describe(tmp_path)
         else:
             content = tflite.convert(
                 model, function, specs, quantize=quantize, representative_data=representative, allow_flex=allow_flex
             )
             with open(tmp_path, "wb") as fh:
                 fh.write(content)
-            details = {"ops": tflite.op_set(content)}
-            try:
-                actual = tflite.run(content, feed)
-            except RuntimeError as error:
-                raise ParityError(
-                    f"the TFLite artifact of {model.name!r} could not be run in the LiteRT interpreter "
-                    f"to check parity, so nothing was written to {path!r}"
-                    + (f" (it uses Flex ops {details['ops']['flex']}; pip's LiteRT has no Flex delegate)" if details["ops"]["flex"] else "")
-                    + f": {str(error).splitlines()[0][:300]}"
-                ) from None
-            details = tflite.describe(content)
-
-        if quantize is None:
-            report = compare_float(reference, actual, tolerance if tolerance is not None else FLOAT_TOLERANCE)
-        else:
-            # Lossy formats are judged on the task (argmax agreement, metric drop);
-            # their float errors are recorded beside.
-            report = compare_task(reference, actual, task=task, labels=parity_labels)
-            report["float_errors"] = compare_float(reference, actual, FLOAT16_TOLERANCE)["outputs"]
+        actual = _run_artifact(tmp_path, format, feed, model.name, path)
+        details = _describe(tmp_path, format)
+        report = _gate(quantize, reference, actual, task, parity_labels, tolerance)
         report.update({"samples": int(len(parity_inputs[0])), "source": source})
         if not report["passed"]:
             raise ParityError(
@@ -282,8 +315,6 @@ def export(
             "versions": _versions(),
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
-        if format == "onnx":
-            manifest["opset"] = details["opset"]
         if os.path.isdir(path):
             shutil.rmtree(path)
         elif os.path.exists(path):
@@ -318,6 +349,36 @@ def summarize(manifest: dict) -> str:
         f"{manifest['artifact']} [{kind}] {manifest['size_bytes'] / 1e6:.2f} MB: parity "
         f"{'passed' if parity['passed'] else 'FAILED'} on {parity['samples']} {parity['source']} examples, {numbers}"
     )
+
+
+def verify_artifact(model, path, *, parity_data=None) -> dict:
+    """Re-run the parity gate of an existing artifact against ``model`` today.
+
+    Uses the manifest beside ``path`` (format, quantisation, sample count) and,
+    unless ``parity_data`` is given, the same embedded test data. Returns the
+    gate report with ``sha256_matches`` (the file is the one the manifest
+    describes) added; ``report["passed"]`` says whether it still holds.
+
+    Example:
+        >>> import keras, keras_segattn as ksa
+        >>> from keras_segattn.export import verify_artifact
+        >>> model = keras.saving.load_model("saved_models/deconvnet_tiny.keras")  # doctest: +SKIP
+        >>> verify_artifact(model, "tflite/deconvnet_tiny_int8.tflite")["passed"]  # doctest: +SKIP
+        True
+    """
+    path = os.fspath(path)
+    manifest = read_manifest(path)
+    samples = manifest["parity"]["samples"]
+    if parity_data is None:
+        inputs, labels = _default_data(model, "test", samples)
+    else:
+        inputs, labels = _as_arrays(parity_data, model, samples)
+    feed = dict(zip(signature.input_names(model), inputs))
+    reference = signature.keras_outputs(model, inputs)
+    actual = _run_artifact(path, manifest["format"], feed, model.name, path)
+    report = _gate(manifest["quantize"], reference, actual, manifest["model"]["task"], labels)
+    report["sha256_matches"] = _sha256(path)[0] == manifest["sha256"]
+    return report
 
 
 def read_manifest(path) -> dict:

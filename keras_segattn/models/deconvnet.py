@@ -23,13 +23,18 @@ __all__ = ["deconvnet"]
 
 PAPER = "Noh, Hong & Han, Learning Deconvolution Network for Semantic Segmentation, ICCV 2015"
 
+# Tiny variant for the embedded 64x64 multi-object images. The paper's fc6
+# collapses the 7x7 pool5 of a single-object proposal to 1x1; on whole images
+# with up to four objects that bottleneck loses where each object is (0.32
+# held-out mIoU after 5 epochs), so the tiny fc6 is 1x1 and keeps the 4x4 map
+# (0.81 with the same budget).
 TINY = dict(
     num_classes=4,
     input_shape=(64, 64, 3),
     widths=(16, 32, 64, 128),
     depths=(1, 2, 2, 2),
     fc_units=256,
-    fc_kernel=4,
+    fc_kernel=1,
 )
 
 

@@ -1,0 +1,52 @@
+"""Every registered tiny model x every export target passes the parity gate.
+
+Models are briefly trained first so their outputs carry decisions (int8 is
+judged on argmax agreement and mean IoU). With KSA_MATRIX_DIR set, each case
+writes its result there; tools/export_matrix.py builds the README table from
+those files.
+"""
+
+import json
+import os
+
+import pytest
+
+import keras_segattn as ksa
+from keras_segattn.export import UnsupportedTarget, export
+from keras_segattn.export.support import TARGETS, UNSUPPORTED
+from tests.helpers import quick_train
+
+pytestmark = pytest.mark.export
+
+_TRAINED = {}
+
+
+def trained(name):
+    if name not in _TRAINED:
+        _TRAINED[name] = quick_train(name)
+    return _TRAINED[name]
+
+
+@pytest.mark.xdist_group("export_matrix")
+@pytest.mark.parametrize("target", list(TARGETS))
+@pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
+def test_export_matrix(name, target, tmp_path):
+    args = TARGETS[target]
+    suffix = {"savedmodel": "", "onnx": ".onnx", "tflite": ".tflite"}[args["format"]]
+    path = str(tmp_path / f"{name}_{target}{suffix}")
+    record = {"model": name, "target": target}
+    if (name, target) in UNSUPPORTED:
+        with pytest.raises(UnsupportedTarget, match=UNSUPPORTED[(name, target)][:40]):
+            export(trained(name), path, verbose=False, **args)
+        record.update(status="unsupported", reason=UNSUPPORTED[(name, target)])
+    else:
+        manifest = export(trained(name), path, verbose=False, **args)
+        assert manifest["parity"]["passed"]
+        if args["format"] == "tflite":
+            assert manifest["ops"]["flex"] == [] and manifest["ops"]["custom"] == []
+        record.update(status="ok", parity=manifest["parity"], size_bytes=manifest["size_bytes"])
+    out = os.environ.get("KSA_MATRIX_DIR")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, f"{name}__{target}.json"), "w") as fh:
+            json.dump(record, fh, default=float)

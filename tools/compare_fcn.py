@@ -1,0 +1,74 @@
+"""FCN-32s vs FCN-16s vs FCN-8s on the embedded shapes data, same budget.
+
+Each tiny variant is trained with the library's recipe (same data, epochs,
+batch size, learning rate, seeds) and evaluated on 1000 held-out images.
+Writes tools/results/fcn_comparison.json and prints a Markdown table.
+
+    .venv/bin/python tools/compare_fcn.py [--epochs 12] [--seeds 0 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+from _common import write_result  # noqa: E402
+
+import keras_segattn as ksa  # noqa: E402
+from keras_segattn.cli import _evaluate  # noqa: E402
+from keras_segattn.training import train_segmentation  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--train-examples", type=int, default=8000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--models", nargs="+", default=["fcn32s_tiny", "fcn16s_tiny", "fcn8s_tiny"])
+    args = parser.parse_args()
+
+    runs = []
+    for seed in args.seeds:
+        for name in args.models:
+            keras.utils.set_random_seed(seed)
+            model = ksa.build_model(name)
+            start = time.perf_counter()
+            train_segmentation(
+                model, num_classes=4, train_examples=args.train_examples, epochs=args.epochs, seed=seed, verbose=0
+            )
+            seconds = time.perf_counter() - start
+            metrics, _ = _evaluate(model, "synthetic", 1000, seed=0)
+            run = {"model": name, "seed": seed, "parameters": model.count_params(), "train_seconds": round(seconds, 1), **metrics}
+            print(run, flush=True)
+            runs.append(run)
+
+    summary = {}
+    for name in args.models:
+        values = [r["mean_iou"] for r in runs if r["model"] == name]
+        summary[name] = {
+            "mean_iou_mean": statistics.mean(values),
+            "mean_iou_min": min(values),
+            "mean_iou_max": max(values),
+            "seeds": len(values),
+        }
+    path = write_result(
+        "fcn_comparison",
+        {"settings": vars(args), "runs": runs, "summary": summary},
+    )
+    print(f"\n| model | params | held-out mIoU (mean of {len(args.seeds)} seeds) | min - max |\n|---|---|---|---|")
+    for name in args.models:
+        s = summary[name]
+        params = next(r["parameters"] for r in runs if r["model"] == name)
+        print(f"| {name} | {params:,} | {s['mean_iou_mean']:.3f} | {s['mean_iou_min']:.3f} - {s['mean_iou_max']:.3f} |")
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Build the README's export matrix from the export-matrix tests' own results.
+
+Runs tests/test_export_matrix.py (every registered tiny model x SavedModel /
+TFLite fp32 / TFLite int8 / ONNX) with KSA_MATRIX_DIR set, collects the
+per-case JSON the tests write, saves tools/results/export_matrix.json and
+rewrites the table between the export-matrix markers in README.md.
+
+    .venv/bin/python tools/export_matrix.py
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(__file__))
+START, END = "<!-- export-matrix:start -->", "<!-- export-matrix:end -->"
+COLUMNS = ["savedmodel", "tflite_fp32", "tflite_int8", "onnx"]
+HEADERS = ["SavedModel", "TFLite fp32 (builtins)", "TFLite int8 (builtins)", "ONNX (opset 17)"]
+
+
+def cell(record):
+    if record is None:
+        return "not run"
+    if record["status"] == "unsupported":
+        return f"no: {record['reason']}"
+    parity = record["parity"]
+    if parity["kind"] == "float":
+        worst = max(o["relative_error"] for o in parity["outputs"].values())
+        return f"ok, rel. err {worst:.1e}"
+    text = f"ok, agree {parity['argmax_agreement']:.3f}"
+    if "drop_points" in parity:
+        text += f", mIoU drop {parity['drop_points']:+.2f}"
+    return text
+
+
+def main():
+    out = tempfile.mkdtemp(prefix="ksa_matrix_")
+    env = {**os.environ, "KSA_MATRIX_DIR": out}
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_export_matrix.py"],
+        cwd=ROOT,
+        env=env,
+    )
+    records = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "*.json")))]
+    by = {(r["model"], r["target"]): r for r in records}
+    models = sorted({r["model"] for r in records})
+    lines = [
+        "| model | " + " | ".join(HEADERS) + " |",
+        "|---|" + "---|" * len(HEADERS),
+    ]
+    for m in models:
+        lines.append(f"| `{m}` | " + " | ".join(cell(by.get((m, c))) for c in COLUMNS) + " |")
+    table = "\n".join(lines)
+    from _common import write_result
+
+    write_result("export_matrix", {"pytest_exit_code": code, "records": records})
+    readme = os.path.join(ROOT, "README.md")
+    text = open(readme).read()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        with open(readme, "w") as fh:
+            fh.write(f"{head}{START}\n{table}\n{END}{tail}")
+    print(table)
+    if code != 0:
+        sys.exit(f"export matrix tests failed (pytest exit {code}); the table shows what passed")
+
+
+if __name__ == "__main__":
+    main()
