@@ -82,35 +82,11 @@ def cmd_train(args):
     return 0
 
 
-def _evaluate(model, data, examples, seed, batch_size=50, data_dir=None):
-    import numpy as np
-
-    from keras_segattn.data import segmentation_pipeline
-    from keras_segattn.export.parity import mean_iou
-    from keras_segattn.training import segmentation_data
-
-    num_classes = _num_classes(model)
-    size = model.inputs[0].shape[1] or 64
-    ds = segmentation_data(
-        data, split="test", num_examples=examples, image_size=size, num_classes=num_classes, seed=seed, data_dir=data_dir
-    )
-    labels, preds, images = [], [], []
-    for x, y in segmentation_pipeline(ds, batch_size, num_classes=num_classes):
-        preds.append(np.asarray(model(x, training=False)).argmax(-1))
-        labels.append(y.numpy())
-        images.append(x.numpy())
-    labels, preds = np.concatenate(labels), np.concatenate(preds)
-    keep = labels != 255
-    return {
-        "mean_iou": mean_iou(labels, preds, num_classes),
-        "pixel_accuracy": float((labels[keep] == preds[keep]).mean()),
-        "examples": int(len(labels)),
-    }, (np.concatenate(images), labels, preds)
-
-
 def cmd_evaluate(args):
+    from keras_segattn.training import evaluate_segmentation
+
     model = _load_model(args.model)
-    metrics, _ = _evaluate(model, args.data, args.examples, args.seed, data_dir=args.data_dir)
+    metrics, _ = evaluate_segmentation(model, args.data, args.examples, args.seed, data_dir=args.data_dir)
     print(json.dumps({"model": model.name, "data": args.data, **metrics}))
     return 0
 
@@ -231,7 +207,7 @@ def run_demo(
     import keras_segattn as ksa
     from keras_segattn.data import SHAPES
     from keras_segattn.export import export
-    from keras_segattn.training import train_segmentation
+    from keras_segattn.training import evaluate_segmentation, train_segmentation
     from keras_segattn.visualize import plot_segmentation
 
     keras.utils.set_random_seed(seed)
@@ -259,7 +235,7 @@ def run_demo(
     )
     train_seconds = time.perf_counter() - start
     stopped = bool(history.time_limit and history.time_limit.stopped_early)
-    metrics, (images, labels, preds) = _evaluate(model, "synthetic", test_examples, seed)
+    metrics, (images, labels, preds) = evaluate_segmentation(model, "synthetic", test_examples, seed)
     print(
         f"held-out mIoU {metrics['mean_iou']:.4f}, pixel accuracy {metrics['pixel_accuracy']:.4f} on "
         f"{metrics['examples']} test images; training took {train_seconds:.0f} s"

@@ -22,8 +22,7 @@ import keras  # noqa: E402
 from _common import write_result  # noqa: E402
 
 import keras_segattn as ksa  # noqa: E402
-from keras_segattn.cli import _evaluate  # noqa: E402
-from keras_segattn.training import train_segmentation  # noqa: E402
+from keras_segattn.training import evaluate_segmentation, train_segmentation  # noqa: E402
 
 
 def main():
@@ -44,7 +43,7 @@ def main():
                 model, num_classes=4, train_examples=args.train_examples, epochs=args.epochs, seed=seed, verbose=0
             )
             seconds = time.perf_counter() - start
-            metrics, _ = _evaluate(model, "synthetic", 1000, seed=0)
+            metrics, _ = evaluate_segmentation(model, "synthetic", 1000, seed=0)
             run = {"model": name, "seed": seed, "parameters": model.count_params(), "train_seconds": round(seconds, 1), **metrics}
             print(run, flush=True)
             runs.append(run)

@@ -5,6 +5,7 @@ from keras_segattn.training.losses import segmentation_loss
 from keras_segattn.training.metrics import VOID_LABEL, MeanIoU, PixelAccuracy
 from keras_segattn.training.recipes import (
     compile_segmentation,
+    evaluate_segmentation,
     segmentation_data,
     train_segmentation,
     warmup_cosine,
@@ -16,6 +17,7 @@ __all__ = [
     "PixelAccuracy",
     "TimeLimit",
     "compile_segmentation",
+    "evaluate_segmentation",
     "segmentation_data",
     "segmentation_loss",
     "train_segmentation",
