@@ -9,7 +9,9 @@ Example:
 
 __version__ = "0.1.0"
 
-from keras_segattn import layers  # noqa: E402
+# Importing the package registers every serialisable class (layers, metrics),
+# so `keras.saving.load_model` works after `import keras_segattn`.
+from keras_segattn import layers, training  # noqa: E402
 from keras_segattn.registry import build_model, list_models, register_model  # noqa: E402
 
-__all__ = ["build_model", "list_models", "register_model", "layers", "__version__"]
+__all__ = ["build_model", "list_models", "register_model", "layers", "training", "__version__"]

@@ -50,35 +50,116 @@ def cmd_list(args):
     return 0
 
 
+def _override(text: str):
+    """``key=value`` with a JSON value (``dropout=0``, ``widths=[8,16,32]``), else a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, received {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), tuple(value) if isinstance(value, list) else value
+
+
+def _save_freq(value: str):
+    if value == "epoch":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"--save-freq must be 'epoch' or a positive number of steps, received {value!r}")
+    return steps
+
+
 def cmd_train(args):
+    # The strategy comes first: multi-worker collectives must be configured
+    # before TensorFlow's runtime starts.
+    from keras_segattn.training import (
+        describe_strategy,
+        get_strategy,
+        precision_policy,
+        train_segmentation,
+    )
+    from keras_segattn.training.backup import _is_chief
+
+    try:
+        strategy = get_strategy(args.strategy)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     import keras
+    import tensorflow as tf
 
-    from keras_segattn.training import train_segmentation
-
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(args.seed)
-    overrides = {"num_classes": args.num_classes} if args.num_classes else {}
-    model = _load_model(args.model, **overrides)
+    if args.model.endswith(".keras"):
+        with strategy.scope():
+            model = _load_model(args.model)
+    else:
+        from keras_segattn.registry import build_model, get_spec
+
+        overrides = dict(args.set or [])
+        if args.num_classes:
+            overrides["num_classes"] = args.num_classes
+        try:
+            get_spec(args.model)
+            with strategy.scope(), precision_policy(args.precision):
+                model = build_model(args.model, **overrides)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+    callbacks = []
+    if args.tensorboard_dir:
+        callbacks.append(keras.callbacks.TensorBoard(args.tensorboard_dir))
+    if args.checkpoint_best:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                args.checkpoint_best, monitor="val_mean_iou", mode="max", save_best_only=True
+            )
+        )
     start = time.perf_counter()
-    history = train_segmentation(
+    model, history = train_segmentation(
         model,
-        num_classes=_num_classes(model),
+        num_classes=args.num_classes,
         data=args.data,
         data_dir=args.data_dir,
         train_examples=args.train_examples,
+        val_examples=args.val_examples,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
         image_size=args.image_size,
         seed=args.seed,
         time_limit=args.time_limit,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        strategy=strategy,
+        precision=args.precision,
+        backup_dir=args.backup_dir,
+        save_freq=args.save_freq,
+        callbacks=callbacks,
         verbose=2,
     )
     seconds = time.perf_counter() - start
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    model.save(args.output)
+    if _is_chief():
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        model.save(args.output)
     val = {k: float(v[-1]) for k, v in history.history.items() if k.startswith("val_")}
-    print(json.dumps({"model": model.name, "output": args.output, "train_seconds": round(seconds, 1), **val}))
+    print(
+        json.dumps(
+            {
+                "model": model.name,
+                "output": args.output,
+                "train_seconds": round(seconds, 1),
+                "resumed_from_step": history.resumed_from,
+                "final_step": int(model.optimizer.iterations.numpy()),
+                **describe_strategy(strategy),
+                **val,
+            }
+        )
+    )
     return 0
 
 
@@ -222,7 +303,7 @@ def run_demo(
         f"{train_examples} embedded images" + (f" (time limit {time_limit:.0f} s)" if time_limit else "")
     )
     start = time.perf_counter()
-    history = train_segmentation(
+    model, history = train_segmentation(
         model,
         num_classes=num_classes,
         train_examples=train_examples,
@@ -335,10 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="global batch size")
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--train-examples", type=int, default=8000)
+    p.add_argument("--val-examples", type=int, default=500)
     p.add_argument("--image-size", type=int, help="for models with a dynamic input size (default 64)")
     p.add_argument("--num-classes", type=int)
+    p.add_argument("--set", type=_override, action="append", metavar="KEY=VALUE",
+                   help="builder argument override, JSON value (e.g. --set dropout=0 --set fc_units=1024)")
+    p.add_argument("--lr-schedule", choices=["cosine", "poly", "step", "constant"], default="cosine")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds")
-    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                   help="XLA compilation (auto: Keras decides; on pays off on GPUs)")
+    p.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker", "tpu"], default="auto",
+                   help="tf.distribute strategy; multi_worker reads TF_CONFIG (auto picks it when TF_CONFIG names several workers)")
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
+    p.add_argument("--backup-dir", help="fault tolerance: back up here and resume from it when restarted")
+    p.add_argument("--save-freq", type=_save_freq, default="epoch", help="backup every N steps or 'epoch'")
+    p.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism")
+    p.add_argument("--tensorboard-dir", help="write TensorBoard logs here")
+    p.add_argument("--checkpoint-best", metavar="PATH.keras", help="keep the model with the best val_mean_iou")
     data_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.learning
 def test_tiny_model_learns_shapes(name, epochs, threshold):
     keras.utils.set_random_seed(0)
     model = ksa.build_model(name)
-    train_segmentation(
+    model, _ = train_segmentation(
         model, num_classes=4, train_examples=2000, val_examples=64, epochs=epochs, batch_size=8, seed=0, verbose=0
     )
     metrics, _ = evaluate_segmentation(model, examples=300, seed=0)

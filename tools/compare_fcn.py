@@ -39,7 +39,7 @@ def main():
             keras.utils.set_random_seed(seed)
             model = ksa.build_model(name)
             start = time.perf_counter()
-            train_segmentation(
+            model, _ = train_segmentation(
                 model, num_classes=4, train_examples=args.train_examples, epochs=args.epochs, seed=seed, verbose=0
             )
             seconds = time.perf_counter() - start

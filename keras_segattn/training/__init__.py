@@ -1,25 +1,51 @@
-"""Losses, metrics and training recipes."""
+"""Losses, metrics, schedules, strategies, precision, backups and training recipes."""
 
+from keras_segattn.training.backup import Backup, clear_backup, restore_backup
 from keras_segattn.training.callbacks import TimeLimit
+from keras_segattn.training.distribute import (
+    STRATEGIES,
+    apply_multi_worker_fit_fix,
+    describe_strategy,
+    get_strategy,
+    global_batch_size,
+    shard_for_strategy,
+)
 from keras_segattn.training.losses import segmentation_loss
 from keras_segattn.training.metrics import VOID_LABEL, MeanIoU, PixelAccuracy
+from keras_segattn.training.precision import PRECISIONS, precision_policy
 from keras_segattn.training.recipes import (
     compile_segmentation,
     evaluate_segmentation,
+    fit_resumable,
     segmentation_data,
     train_segmentation,
     warmup_cosine,
 )
+from keras_segattn.training.schedules import SCHEDULES, learning_rate_schedule
 
 __all__ = [
+    "PRECISIONS",
+    "SCHEDULES",
+    "STRATEGIES",
     "VOID_LABEL",
+    "Backup",
     "MeanIoU",
     "PixelAccuracy",
     "TimeLimit",
+    "apply_multi_worker_fit_fix",
+    "clear_backup",
     "compile_segmentation",
+    "describe_strategy",
     "evaluate_segmentation",
+    "fit_resumable",
+    "get_strategy",
+    "global_batch_size",
+    "learning_rate_schedule",
+    "precision_policy",
+    "restore_backup",
     "segmentation_data",
     "segmentation_loss",
+    "shard_for_strategy",
     "train_segmentation",
     "warmup_cosine",
 ]

@@ -12,7 +12,7 @@ class TimeLimit(keras.callbacks.Callback):
 
     A budget guard for demos and CI: the run ends cleanly (``on_train_end``
     runs, the model stays usable) and ``stopped_early`` tells whether it hit
-    the limit.
+    the limit. The clock starts at the first ``fit`` the callback is used in.
 
     Example:
         >>> from keras_segattn.training import TimeLimit
@@ -29,8 +29,10 @@ class TimeLimit(keras.callbacks.Callback):
         self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-        self.stopped_early = False
+        # The clock starts at the first fit() it sees: a resumed run that
+        # calls fit() twice shares one budget.
+        if self._start is None:
+            self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() - self._start > self.seconds:

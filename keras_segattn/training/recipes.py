@@ -6,19 +6,12 @@ import keras
 
 from keras_segattn.training.losses import segmentation_loss
 from keras_segattn.training.metrics import VOID_LABEL, MeanIoU, PixelAccuracy
+from keras_segattn.training.schedules import learning_rate_schedule
 
 
 def warmup_cosine(learning_rate: float, total_steps: int, warmup_steps: int | None = None):
     """Linear warm-up then cosine decay to 0 over ``total_steps`` (Keras' own schedule)."""
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, received {total_steps!r}.")
-    warmup = min(total_steps // 2, max(1, total_steps // 20)) if warmup_steps is None else warmup_steps
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        decay_steps=max(1, total_steps - warmup),
-        warmup_target=learning_rate,
-        warmup_steps=warmup,
-    )
+    return learning_rate_schedule("cosine", learning_rate, total_steps, warmup_steps)
 
 
 def compile_segmentation(
@@ -27,13 +20,15 @@ def compile_segmentation(
     *,
     learning_rate: float = 2e-3,
     total_steps: int | None = None,
+    lr_schedule: str = "cosine",
     weight_decay: float = 1e-4,
     void_label: int | None = VOID_LABEL,
     jit_compile="auto",
 ):
     """Compile ``model`` for semantic segmentation: AdamW, void-aware cross-entropy,
-    mean IoU and pixel accuracy. With ``total_steps`` the learning rate warms up
-    and decays (cosine); otherwise it is constant.
+    mean IoU and pixel accuracy. With ``total_steps`` the learning rate follows
+    ``lr_schedule`` (see :func:`learning_rate_schedule`); otherwise it is constant.
+    Call it inside the model's ``strategy.scope()`` when distributing.
 
     Example:
         >>> import keras_segattn as ksa
@@ -42,7 +37,7 @@ def compile_segmentation(
         >>> [m.name for m in model.metrics]
         ['loss', 'compile_metrics']
     """
-    schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate
+    schedule = learning_rate_schedule(lr_schedule, learning_rate, total_steps) if total_steps else learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
         loss=segmentation_loss(void_label),
@@ -77,62 +72,174 @@ def segmentation_data(
     raise ValueError(f"data must be 'synthetic' or 'oxford_iiit_pet', received {data!r}.")
 
 
+def fit_resumable(
+    model,
+    make_stream,
+    *,
+    steps_per_epoch: int,
+    epochs: int,
+    validation_data=None,
+    callbacks=(),
+    backup_dir: str | None = None,
+    save_freq="epoch",
+    verbose: int = 2,
+):
+    """``model.fit`` over a deterministic batch stream, resumable to the exact step.
+
+    Args:
+        model: a compiled model.
+        make_stream: ``make_stream(start_step)`` returns the training batches
+            from global step ``start_step`` on (see
+            :func:`keras_segattn.data.segmentation_stream`).
+        steps_per_epoch, epochs: the run's length.
+        backup_dir: if given, a :class:`~keras_segattn.training.Backup` is
+            taken every ``save_freq`` steps (and each epoch end); a restarted
+            run restores it and continues at its global step, finishing a
+            partial epoch first. The backup is removed when the run completes.
+
+    Returns:
+        A ``keras.callbacks.History`` holding every epoch run by this call;
+        ``history.resumed_from`` is the restored global step (0 if none).
+    """
+    from keras_segattn.training.backup import Backup, clear_backup, restore_backup
+
+    start = 0
+    if backup_dir:
+        with model.distribute_strategy.scope():  # optimizer slots are created in scope
+            start = restore_backup(model, backup_dir)
+    callbacks = list(callbacks) + ([Backup(backup_dir, save_freq)] if backup_dir else [])
+    total = steps_per_epoch * epochs
+    merged = keras.callbacks.History()
+    merged.history = {}
+    merged.resumed_from = start
+    epoch, offset = divmod(start, steps_per_epoch)
+    runs = []
+    if start < total and offset:
+        runs.append((start, epoch, epoch + 1, steps_per_epoch - offset))
+        epoch += 1
+    if start < total and epoch < epochs:
+        runs.append((epoch * steps_per_epoch, epoch, epochs, steps_per_epoch))
+    for first_step, initial_epoch, last_epoch, steps in runs:
+        history = model.fit(
+            make_stream(first_step),
+            validation_data=validation_data,
+            initial_epoch=initial_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,  # the stream is shuffled, deterministically
+            verbose=verbose,
+        )
+        for key, values in history.history.items():
+            merged.history.setdefault(key, []).extend(values)
+        if model.stop_training:
+            break
+    else:
+        if backup_dir:
+            clear_backup(backup_dir)
+    return merged
+
+
 def train_segmentation(
     model,
     *,
-    num_classes: int,
+    num_classes: int | None = None,
     data: str = "synthetic",
     train_examples: int = 8000,
     val_examples: int = 500,
     epochs: int = 10,
     batch_size: int = 32,
     learning_rate: float = 2e-3,
+    lr_schedule: str = "cosine",
     image_size: int | None = None,
     seed: int = 0,
     time_limit: float | None = None,
     jit_compile="auto",
+    strategy=None,
+    precision: str | None = None,
+    backup_dir: str | None = None,
+    save_freq="epoch",
     callbacks=(),
     data_dir: str | None = None,
     verbose: int = 2,
 ):
-    """Train ``model`` on a segmentation dataset with the library's recipe.
+    """Train a segmentation model with the library's recipe.
 
-    AdamW with linear warm-up and cosine decay, void-aware cross-entropy,
-    flips and 90-degree turns. Returns the Keras ``History``; ``history.time_limit``
-    is the :class:`TimeLimit` callback (``stopped_early`` tells whether it hit).
+    AdamW with the ``lr_schedule`` (default: warm-up + cosine), void-aware
+    cross-entropy, flips and 90-degree turns, a deterministic batch stream
+    (seeded by ``seed``), optional step-exact backups.
+
+    Args:
+        model: a registered name (built here, inside ``strategy.scope()`` and
+            under ``precision``) or a ``keras.Model`` built by the caller in the
+            right scope.
+        num_classes: defaults to the model's output channels.
+        batch_size: the **global** batch size (split across replicas).
+        strategy: a ``tf.distribute.Strategy`` or a name for
+            :func:`~keras_segattn.training.get_strategy`; ``None``: the default.
+        precision: ``None``/``"float32"``, ``"mixed_float16"`` (loss scaling is
+            automatic) or ``"mixed_bfloat16"``; applies when ``model`` is a name.
+        backup_dir, save_freq: fault tolerance, see :func:`fit_resumable`.
+        time_limit: stop after this many seconds (:class:`TimeLimit`).
+
+    Returns:
+        ``(model, history)``; ``history.time_limit`` is the TimeLimit callback.
     """
-    from keras_segattn.data import segmentation_pipeline
-    from keras_segattn.training.callbacks import TimeLimit
+    import tensorflow as tf
 
-    size = image_size or model.inputs[0].shape[1] or 64
-    common = dict(image_size=size, num_classes=num_classes, seed=seed, data_dir=data_dir)
-    train = segmentation_pipeline(
-        segmentation_data(data, split="train", num_examples=train_examples, **common),
-        batch_size,
-        training=True,
-        num_classes=num_classes,
-        seed=seed,
-    )
-    val = segmentation_pipeline(
-        segmentation_data(data, split="validation", num_examples=val_examples, **common),
-        batch_size,
-        num_classes=num_classes,
-    )
-    steps = max(1, train_examples // batch_size) * epochs
-    compile_segmentation(
-        model, num_classes, learning_rate=learning_rate, total_steps=steps, jit_compile=jit_compile
-    )
+    from keras_segattn.data import segmentation_pipeline, segmentation_stream
+    from keras_segattn.training.callbacks import TimeLimit
+    from keras_segattn.training.distribute import get_strategy, shard_for_strategy
+    from keras_segattn.training.precision import precision_policy
+
+    if isinstance(strategy, str):
+        strategy = get_strategy(strategy)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        if isinstance(model, str):
+            from keras_segattn.registry import build_model
+
+            with precision_policy(precision):
+                model = build_model(model, **({"num_classes": num_classes} if num_classes else {}))
+        num_classes = num_classes or int(model.outputs[0].shape[-1])
+        size = image_size or model.inputs[0].shape[1] or 64
+        common = dict(image_size=size, num_classes=num_classes, seed=seed, data_dir=data_dir)
+        train = segmentation_data(data, split="train", num_examples=train_examples, **common)
+        val = segmentation_pipeline(
+            segmentation_data(data, split="validation", num_examples=val_examples, **common),
+            batch_size,
+            num_classes=num_classes,
+        )
+        steps_per_epoch = max(1, train_examples // batch_size)
+        compile_segmentation(
+            model,
+            num_classes,
+            learning_rate=learning_rate,
+            total_steps=steps_per_epoch * epochs,
+            lr_schedule=lr_schedule,
+            jit_compile=jit_compile,
+        )
+
+    def make_stream(start_step):
+        stream = segmentation_stream(
+            train, batch_size, epochs=epochs, num_classes=num_classes, seed=seed, start_step=start_step
+        )
+        return shard_for_strategy(stream, strategy)
+
     limit = TimeLimit(time_limit) if time_limit else None
-    history = model.fit(
-        train,
-        validation_data=val,
+    history = fit_resumable(
+        model,
+        make_stream,
+        steps_per_epoch=steps_per_epoch,
         epochs=epochs,
+        validation_data=shard_for_strategy(val, strategy),
         callbacks=list(callbacks) + ([limit] if limit else []),
-        shuffle=False,  # the pipeline shuffles (seeded)
+        backup_dir=backup_dir,
+        save_freq=save_freq,
         verbose=verbose,
     )
     history.time_limit = limit
-    return history
+    return model, history
 
 
 def evaluate_segmentation(model, data="synthetic", examples=1000, seed=0, batch_size=50, data_dir=None):

@@ -1,0 +1,38 @@
+"""XLA x mixed precision: one fit step of every registered tiny model under each policy."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_segattn as ksa
+from keras_segattn.registry import get_spec
+from keras_segattn.training import precision_policy
+from tests.helpers import compile_for_task, sample_batch
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
+def test_xla_fit_step_under_mixed_precision(name, precision):
+    spec = get_spec(name)
+    with precision_policy(precision):
+        model = ksa.build_model(name)
+    assert keras.config.dtype_policy().name == "float32"  # restored
+    compute = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[precision]
+    assert any(layer.compute_dtype == compute for layer in model.layers)
+    for output in model.outputs:
+        assert output.dtype == "float32", f"{name}: head must stay float32 under {precision}"
+    x, y = sample_batch(model, spec.task, batch_size=2)
+    compile_for_task(model, spec.task, jit_compile=True)
+    if precision == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    assert np.all(np.isfinite(model.predict(x, verbose=0)))
+
+
+def test_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_float16, mixed_bfloat16; received 'fp8'"):
+        with precision_policy("fp8"):
+            pass
