@@ -155,7 +155,7 @@ def synthetic_shapes_arrays(
     Example:
         >>> from keras_segattn.data import synthetic_shapes_arrays
         >>> images, labels = synthetic_shapes_arrays("test", 2, seed=1)
-        >>> images.shape, labels.shape, labels.max() <= 3
+        >>> images.shape, labels.shape, bool(labels.max() <= 3)
         ((2, 64, 64, 3), (2, 64, 64), True)
     """
     _check(split, num_examples, image_size, num_classes)

@@ -9,7 +9,7 @@ Example:
     >>> from keras_segattn.export import export
     >>> model = ksa.build_model("fcn8s_tiny")
     >>> path = os.path.join(tempfile.mkdtemp(), "fcn8s_tiny.tflite")
-    >>> manifest = export(model, path, format="tflite")
+    >>> manifest = export(model, path, format="tflite", verbose=False)
     >>> manifest["parity"]["passed"], manifest["ops"]["flex"]
     (True, [])
 """
