@@ -36,3 +36,17 @@ def write_result(name: str, payload: dict) -> str:
     with open(path, "w") as fh:
         json.dump({"machine": machine(), **payload}, fh, indent=2)
     return path
+
+
+def replace_readme_section(name: str, content: str) -> bool:
+    """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in README.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    text = open(readme).read()
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with open(readme, "w") as fh:
+        fh.write(f"{head}{start}\n{content}\n{end}{tail}")
+    return True

@@ -19,7 +19,6 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
-START, END = "<!-- export-matrix:start -->", "<!-- export-matrix:end -->"
 COLUMNS = ["savedmodel", "tflite_fp32", "tflite_int8", "onnx"]
 HEADERS = ["SavedModel", "TFLite fp32 (builtins)", "TFLite int8 (builtins)", "ONNX (opset 17)"]
 
@@ -57,16 +56,10 @@ def main():
     for m in models:
         lines.append(f"| `{m}` | " + " | ".join(cell(by.get((m, c))) for c in COLUMNS) + " |")
     table = "\n".join(lines)
-    from _common import write_result
+    from _common import replace_readme_section, write_result
 
     write_result("export_matrix", {"pytest_exit_code": code, "records": records})
-    readme = os.path.join(ROOT, "README.md")
-    text = open(readme).read()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        with open(readme, "w") as fh:
-            fh.write(f"{head}{START}\n{table}\n{END}{tail}")
+    replace_readme_section("export-matrix", table)
     print(table)
     if code != 0:
         sys.exit(f"export matrix tests failed (pytest exit {code}); the table shows what passed")

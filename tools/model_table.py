@@ -18,12 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import write_result  # noqa: E402
+from _common import replace_readme_section, write_result  # noqa: E402
 
 import keras_segattn as ksa  # noqa: E402
 from keras_segattn.registry import get_spec  # noqa: E402
-
-START, END = "<!-- model-table:start -->", "<!-- model-table:end -->"
 
 #: Parameter counts the papers (or their reference models) state.
 PAPER_PARAMETERS = {
@@ -73,13 +71,7 @@ def main():
         )
     table = "\n".join(lines)
     write_result("model_table", {"rows": rows})
-    readme = os.path.join(ROOT, "README.md")
-    text = open(readme).read()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        with open(readme, "w") as fh:
-            fh.write(f"{head}{START}\n{table}\n{END}{tail}")
+    replace_readme_section("model-table", table)
     print(table)
 
 
