@@ -33,6 +33,10 @@ def test_export_help_documents_formats_and_quantization():
         (["export", "missing.keras", "-f", "onnx"], "model file 'missing.keras' does not exist"),
         (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8", "--representative-data", "nope.npy"], "--representative-data 'nope.npy' does not exist"),
         (["inspect", "nothing_here.tflite"], "no artifact at 'nothing_here.tflite'"),
+        (["train", "fcn8s_tiny", "--set", "widths"], "--set expects KEY=VALUE"),
+        (["train", "fcn8s_tiny", "--save-freq", "0"], "--save-freq must be 'epoch' or a positive number of steps"),
+        (["train", "fcn8s_tiny", "--set", "no_such_arg=1"], "unknown argument(s) ['no_such_arg']"),
+        (["train", "fcn8s_tiny", "--strategy", "multi_worker"], "strategy 'multi_worker' needs TF_CONFIG"),
     ],
 )
 def test_bad_arguments_fail_clearly(argv, message, capsys):
@@ -52,9 +56,19 @@ def test_export_output_not_writable(tmp_path):
 @pytest.mark.export
 def test_train_evaluate_export_inspect(tmp_path, capsys):
     model_path = str(tmp_path / "m.keras")
-    assert main(["train", "fcn8s_tiny", "-o", model_path, "--epochs", "1", "--train-examples", "64", "--batch-size", "16"]) == 0
+    best, logs = str(tmp_path / "best.keras"), str(tmp_path / "tb")
+    assert main([
+        "train", "fcn8s_tiny", "-o", model_path, "--epochs", "2", "--train-examples", "64", "--val-examples", "16",
+        "--batch-size", "16", "--lr-schedule", "poly", "--checkpoint-best", best, "--tensorboard-dir", logs,
+        "--set", "fc_units=64",
+    ]) == 0
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert trained["output"] == model_path and "val_mean_iou" in trained
+    assert trained["final_step"] == 8 and trained["strategy"] == "default"
+    import keras
+
+    assert keras.saving.load_model(best).get_layer("fc7").kernel.shape == (1, 1, 64, 64)
+    assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(logs) for name in files)
     assert main(["evaluate", model_path, "--examples", "20"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= result["mean_iou"] <= 1 and result["examples"] == 20
