@@ -177,3 +177,43 @@ def test_inspect_reports_ops_and_quantization(model, tmp_path):
     assert info["inputs"]["image"]["dtype"] == "float32"
     with pytest.raises(ValueError, match="no artifact at"):
         inspect_artifact(str(tmp_path / "missing.tflite"))
+
+
+def _switch_case(flipped, examples=32):
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(examples, 16, 16, 4)).astype("float32")
+    got = ref + rng.normal(scale=1e-7, size=ref.shape).astype("float32")
+    for i in flipped:  # a value moved by one pixel: a local jump, class argmax unchanged elsewhere
+        got[i, 3, 4:6, 0] = got[i, 3, 5:3:-1, 0]
+    return {"logits": ref}, {"logits": got}
+
+
+def test_switch_gate_exempts_a_rare_flip_but_not_a_broken_model():
+    from keras_segattn.export.parity import compare_float
+
+    reference, actual = _switch_case([7])
+    assert not compare_float(reference, actual, 1e-5)["passed"]  # the strict gate sees the jump
+    report = compare_float(reference, actual, 1e-5, switches=True)
+    assert report["passed"]
+    entry = report["outputs"]["logits"]
+    assert entry["examples_over_tolerance"] == [7] and entry["inlier_relative_error"] < 1e-5
+    # Two flips in 32 examples exceed the allowance (max(1, 2%) = 1).
+    assert not compare_float(*_switch_case([3, 7]), 1e-5, switches=True)["passed"]
+    # A model that is off everywhere fails whatever the allowance.
+    broken = {"logits": reference["logits"] * 1.01}
+    assert not compare_float(reference, broken, 1e-5, switches=True)["passed"]
+
+
+def test_broken_deconvnet_conversion_is_caught(tmp_path, monkeypatch):
+    model = ksa.build_model("deconvnet_tiny")
+    real_convert = onnx_export.convert
+
+    def broken(function, specs, path, **kwargs):
+        from keras_segattn.export.signature import serving_function
+
+        return real_convert(serving_function(_perturbed_copy(model), specs), specs, path, **kwargs)
+
+    monkeypatch.setattr(onnx_export, "convert", broken)
+    with pytest.raises(ParityError, match="failed the parity gate"):
+        export(model, str(tmp_path / "bad.onnx"), format="onnx", verbose=False)
+    assert _files(tmp_path) == []
