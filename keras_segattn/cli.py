@@ -325,9 +325,9 @@ def run_demo(
     os.makedirs(saved_models_dir, exist_ok=True)
     keras_path = os.path.join(saved_models_dir, f"{model.name}.keras")
     # An inference copy (no optimizer state): a third of the size.
-    inference = keras.models.clone_model(model)
-    inference.set_weights(model.get_weights())
-    inference.save(keras_path)
+    from keras_segattn.export.signature import inference_copy
+
+    inference_copy(model).save(keras_path)
     common = {"parity_samples": parity_samples}
     manifests = [
         export(model, os.path.join(saved_models_dir, model.name), format="savedmodel", **common),

@@ -258,6 +258,7 @@ def export(
         raise ValueError(f"quantize must be one of None, 'float16', 'dynamic', 'int8'; received {quantize!r}.")
     path = _check_path(path, format)
     check_supported(model.name, format, quantize)
+    model = signature.inference_copy(model)
     spec = _registry_spec(model)
     task = task or (spec.task if spec else None)
 

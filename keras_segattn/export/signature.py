@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+
+def inference_copy(model):
+    """``model`` without its optimizer (same architecture and weights), for saving and export.
+
+    A compiled model drags its optimizer slots into ``.keras`` files and
+    SavedModels (three times the weights with Adam); ``keras.models.clone_model``
+    keeps the compile state, so the copy is rebuilt from the config.
+    """
+    if getattr(model, "optimizer", None) is None:
+        return model
+    clone = type(model).from_config(copy.deepcopy(model.get_config()))
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def input_names(model) -> list[str]:
