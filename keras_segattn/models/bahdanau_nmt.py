@@ -264,6 +264,20 @@ def _has_maxout(model):
         return False
 
 
+class _NamedOutput(keras.layers.Layer):
+    """Identity that names a sub-model output and drops the Keras mask (the step graph takes an explicit mask)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs):
+        return tf.identity(inputs)
+
+
 def inference_models(model):
     """The encoder and one decoder step of a trained ``bahdanau_nmt`` (shared weights).
 
@@ -297,7 +311,7 @@ def inference_models(model):
     initial_state = model.get_layer("init_state")(backward)
     keys = decoder.attention.project_keys(annotations)
     outputs = [
-        keras.layers.Identity(name=n, dtype="float32")(t)
+        _NamedOutput(name=n, dtype="float32")(t)
         for n, t in (
             ("annotations", annotations),
             ("keys", keys),
@@ -403,6 +417,7 @@ class Translator:
         self.source_vocabulary = source_vocabulary
         self.target_vocabulary = target_vocabulary
         self.source_vectorizer = text_vectorizer(source_vocabulary, name="source_vectorizer")
+        self.source_vectorizer(tf.constant([""]))  # build it (exporters track built layers only)
         self._source_lookup = {t: i + 2 for i, t in enumerate(source_vocabulary)}
         self._target_tokens = ["", "[UNK]"] + target_vocabulary
         self._compiled = {}
