@@ -121,6 +121,15 @@ def test_splits_are_disjoint_by_source():
     assert not sources["validation"] & sources["test"]
 
 
+def test_held_out_sources_use_only_words_seen_in_training():
+    train_words = {w for s, _ in spanish_english_pairs("train", 6000) for w in tokenize(s)}
+    for split in ("validation", "test"):
+        pairs = spanish_english_pairs(split, 1500)
+        assert all(len(tokenize(s)) > 2 for s, _ in pairs)
+        unseen = {w for s, _ in pairs for w in tokenize(s)} - train_words
+        assert not unseen, f"{split} uses words never seen in training: {sorted(unseen)}"
+
+
 def test_numbers_and_dates_are_translated_correctly():
     for source, target in spanish_english_pairs("test", 600, kinds=("numbers",)):
         assert parse_spanish_number(source.split()) == int(target)

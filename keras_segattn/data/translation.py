@@ -18,7 +18,9 @@ seed, from three grammars whose translations are unambiguous:
 Every example comes from its own random stream ``(seed, split, index)``. The
 splits are disjoint by source sentence: a sentence belongs to ``train``,
 ``validation`` or ``test`` according to a CRC32 of its text (80/10/10), so
-held-out numbers, dates and sentences were never seen in training.
+held-out numbers, dates and sentences were never seen in training. Sources of
+one or two words (``"cero"``, ``"veintiuno"``) always train: there are only a
+few of them, and a held-out ``"cero"`` would be a word never seen in training.
 
 Text handling: :func:`standardize` (lower-case, drop sentence punctuation,
 one token per digit and per symbol such as ``-`` or ``/``) is the
@@ -57,6 +59,8 @@ __all__ = [
     "detokenize",
     "spanish_number",
     "spanish_english_pairs",
+    "kind_of",
+    "is_monotone",
     "translation_vocabulary",
     "text_vectorizer",
     "encode_pairs",
@@ -376,10 +380,45 @@ def _sentence_pair(rng):
 
 
 _GENERATORS = {"numbers": _number_pair, "dates": _date_pair, "sentences": _sentence_pair}
+_ADJECTIVE_FORMS = {form for adjective in _ADJECTIVES for form in adjective[:4]}
+_PREDICATIVE = set(_VERBS["ser"][0]) | {"muy"}
+
+
+def kind_of(source: str, target: str) -> str:
+    """``"numbers"``, ``"dates"`` or ``"sentences"`` for a pair of the embedded corpus."""
+    if re.fullmatch(r"[0-9]+", target):
+        return "numbers"
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", target):
+        return "dates"
+    return "sentences"
+
+
+def is_monotone(source: str, target: str) -> bool:
+    """Whether the pair keeps the word order (each output word's source word never moves left).
+
+    Numbers are monotone (``"trescientos cuarenta y dos"`` -> ``"342"``);
+    ISO dates are not (the year moves to the front); sentences are unless an
+    adjective follows its noun (``"gato negro"`` -> ``"black cat"``) or a verb
+    is negated (``"no tiene"`` -> ``"does not have"``).
+    """
+    kind = kind_of(source, target)
+    if kind != "sentences":
+        return kind == "numbers"
+    words = tokenize(source)
+    if "no" in words:
+        return False
+    return all(
+        word not in _ADJECTIVE_FORMS or (i > 0 and words[i - 1] in _PREDICATIVE) for i, word in enumerate(words)
+    )
 
 
 # --------------------------------------------------------------------- splits
 def _split_of(source: str) -> str:
+    # One- and two-word sources ("cero", "veintiuno", "mil uno") are a handful of strings with
+    # a large share of the number distribution; held out they would be mostly a word never
+    # seen in training ("cero" occurs nowhere else), so they always train.
+    if len(tokenize(source)) <= 2:
+        return "train"
     bucket = zlib.crc32(source.encode("utf-8")) % 10
     return "train" if bucket < 8 else ("validation" if bucket == 8 else "test")
 
