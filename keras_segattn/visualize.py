@@ -142,10 +142,11 @@ def plot_alignment(alignment, source_tokens, target_tokens, path, *, title=None)
         ax.set_yticks(range(len(t)))
         ax.set_yticklabels(t)
         ax.tick_params(length=0)
-        if single and title:
-            ax.set_title(title)
-        elif not single and i < len(titles) and titles[i]:
-            ax.set_title(titles[i], fontsize=9)
+        panel_title = title if single else (titles[i] if i < len(titles) else None)
+        if panel_title:
+            import textwrap
+
+            ax.set_title("\n".join(textwrap.wrap(panel_title, max(16, int(widths[i] * 9)))), fontsize=9)
     if not single and isinstance(title, str):
         fig.suptitle(title)
     fig.tight_layout()

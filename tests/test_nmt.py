@@ -315,8 +315,7 @@ def test_export_translator_savedmodel_tflite_onnx_and_decode_loops(translator, t
 
 @pytest.mark.export
 def test_export_translator_fails_closed_when_the_decode_loop_disagrees(translator, tmp_path, monkeypatch):
-    from keras_segattn.export import ParityError
-    from keras_segattn.export import seq2seq
+    from keras_segattn.export import ParityError, seq2seq
 
     real = seq2seq.tflite_runners
 

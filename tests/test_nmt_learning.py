@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 import keras_segattn as ksa
-from keras_segattn.data.translation import is_monotone, kind_of, spanish_english_arrays, spanish_english_pairs
+from keras_segattn.data.translation import (
+    is_monotone,
+    kind_of,
+    spanish_english_arrays,
+    spanish_english_pairs,
+)
 from keras_segattn.models.bahdanau_nmt import Translator
 from keras_segattn.training.recipes import warmup_cosine
 from keras_segattn.training.translation import compile_translation, corpus_bleu, exact_match

@@ -450,7 +450,7 @@ def export_translator(
             manifest["parity"][fmt] = {
                 **pieces_parity,
                 "decode_loop": loops,
-                "passed": all(p["passed"] for p in pieces_parity.values()) and all(l["passed"] for l in loops.values()),
+                "passed": all(p["passed"] for p in pieces_parity.values()) and all(loop["passed"] for loop in loops.values()),
             }
             manifest["files"][fmt] = {piece: os.path.basename(p) for piece, p in paths.items()}
         failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]

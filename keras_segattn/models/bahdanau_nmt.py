@@ -388,7 +388,12 @@ class Translator:
     """
 
     def __init__(self, model, source_vocabulary=None, target_vocabulary=None):
-        from keras_segattn.data.translation import START_TOKEN, END_TOKEN, text_vectorizer, translation_vocabulary
+        from keras_segattn.data.translation import (
+            END_TOKEN,
+            START_TOKEN,
+            text_vectorizer,
+            translation_vocabulary,
+        )
 
         if source_vocabulary is None or target_vocabulary is None:
             default_source, default_target = translation_vocabulary()

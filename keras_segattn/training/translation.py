@@ -99,11 +99,12 @@ def _check_texts(hypotheses, references):
 
 
 def corpus_bleu(hypotheses, references) -> float:
-    """Corpus BLEU on a 0-100 scale (sacrebleu defaults: 13a tokenisation, exponential smoothing off).
+    """Corpus BLEU on a 0-100 scale: ``sacrebleu.corpus_bleu`` with its defaults (13a tokenisation,
+    exponential smoothing), one reference per sentence.
 
     Example:
         >>> from keras_segattn.training.translation import corpus_bleu
-        >>> corpus_bleu(["my cat is the best"], ["my cat is the best"])
+        >>> round(corpus_bleu(["my cat is the best"], ["my cat is the best"]), 6)
         100.0
     """
     import sacrebleu
