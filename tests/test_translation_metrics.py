@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from keras_segattn.export.parity import compare_task, compare_translation
-from keras_segattn.training.translation import TokenAccuracy, corpus_bleu, exact_match, translation_loss
+from keras_segattn.training.translation import (
+    TokenAccuracy,
+    corpus_bleu,
+    exact_match,
+    translation_loss,
+)
 
 
 def np_masked_cross_entropy(labels, logits, pad=0):
