@@ -87,3 +87,70 @@ def plot_segmentation(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_alignment(alignment, source_tokens, target_tokens, path, *, title=None):
+    """Save attention alignment heatmap(s) to ``path`` (PNG): rows are output tokens, columns source tokens.
+
+    The lecture's picture of soft attention for translation (Bahdanau et al.,
+    ICLR 2015, figure 3): cell ``(i, j)`` is the weight ``alpha_ij`` of source
+    token ``j`` when emitting output token ``i`` (white 0, black 1).
+
+    Args:
+        alignment: ``(len(target_tokens), len(source_tokens))``, or a list of
+            such matrices (one panel each, side by side).
+        source_tokens, target_tokens: token lists (or lists of lists).
+        path: output PNG path.
+        title: a title, or a list of panel titles.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_alignment
+        >>> path = os.path.join(tempfile.mkdtemp(), "alignment.png")
+        >>> plot_alignment(np.eye(3), ["mi", "gato", "negro"], ["my", "black", "cat"], path) == path
+        True
+    """
+    plt = _pyplot()
+    single = not isinstance(alignment, (list, tuple))
+    alignments = [alignment] if single else list(alignment)
+    sources = [source_tokens] if single else list(source_tokens)
+    targets = [target_tokens] if single else list(target_tokens)
+    titles = [title] if single or title is None or isinstance(title, str) else list(title)
+    if len(sources) != len(alignments) or len(targets) != len(alignments):
+        raise ValueError(
+            f"plot_alignment: got {len(alignments)} alignment(s) but {len(sources)} source and "
+            f"{len(targets)} target token list(s)."
+        )
+    matrices = []
+    for a, s, t in zip(alignments, sources, targets):
+        a = np.asarray(a, dtype=float)
+        if a.shape != (len(t), len(s)):
+            raise ValueError(
+                f"plot_alignment: alignment shape {a.shape} must be (len(target_tokens), len(source_tokens)) "
+                f"= ({len(t)}, {len(s)})."
+            )
+        matrices.append(a)
+    widths = [max(2.0, 0.45 * len(s) + 1.2) for s in sources]
+    height = max(2.0, 0.4 * max(len(t) for t in targets) + 1.4)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(sum(widths), height), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for i, (a, s, t) in enumerate(zip(matrices, sources, targets)):
+        ax = axes[0, i]
+        ax.imshow(a, cmap="gray_r", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+        ax.set_xticks(range(len(s)))
+        ax.set_xticklabels(s, rotation=60, ha="right")
+        ax.set_yticks(range(len(t)))
+        ax.set_yticklabels(t)
+        ax.tick_params(length=0)
+        panel_title = title if single else (titles[i] if i < len(titles) else None)
+        if panel_title:
+            import textwrap
+
+            ax.set_title("\n".join(textwrap.wrap(panel_title, max(16, int(widths[i] * 9)))), fontsize=9)
+    if not single and isinstance(title, str):
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -133,6 +133,11 @@ def sample_batch(model, task, batch_size=2, size=None, seed=0):
             "validation", batch_size, image_size=max(side, 16), num_classes=gen_classes, seed=seed
         )
         return images[:, :height, :width].astype("float32"), labels[:, :height, :width].astype("int32")
+    if task == "translation":
+        from keras_segattn.data.defaults import translation_data
+
+        inputs, labels = translation_data(model, "validation", batch_size, seed=seed)
+        return inputs[0], labels
     raise NotImplementedError(f"sample_batch: no embedded data for task {task!r} yet")
 
 
@@ -141,6 +146,12 @@ def loss_for_task(task):
         from keras_segattn.training import segmentation_loss
 
         return segmentation_loss()
+    if task == "translation":
+        from keras_segattn.training.translation import translation_loss
+
+        loss = translation_loss()
+        # The model returns [logits, alignment]; only the logits carry a loss.
+        return lambda y, outputs: loss(y, outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
     raise NotImplementedError(task)
 
 
@@ -151,6 +162,10 @@ def compile_for_task(model, task, jit_compile=True, learning_rate=1e-3):
         return compile_segmentation(
             model, int(model.outputs[0].shape[-1]), learning_rate=learning_rate, jit_compile=jit_compile
         )
+    if task == "translation":
+        from keras_segattn.training.translation import compile_translation
+
+        return compile_translation(model, learning_rate=learning_rate, jit_compile=jit_compile)
     raise NotImplementedError(task)
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 import keras_segattn as ksa
+from keras_segattn.models.bahdanau_nmt import TINY as TINY_NMT
 from tests.helpers import check_model
 
 TINY = ksa.list_models("*_tiny")
@@ -19,6 +20,11 @@ PAPER_SIZE_OVERRIDES = {
     "fcn16s": {"input_shape": (64, 64, 3)},
     "fcn32s": {"input_shape": (64, 64, 3)},
     "deconvnet": {},
+    # RNNsearch widths (620/1000/1000/1000/500) with the embedded corpus' vocabulary and length:
+    # the paper's 30k vocabularies and 50 unrolled steps would only make the check slow.
+    "bahdanau_nmt": {
+        k: TINY_NMT[k] for k in ("source_vocab_size", "target_vocab_size", "max_length")
+    },
 }
 
 

@@ -13,6 +13,16 @@ from keras_segattn.data.synthetic_shapes import (
     synthetic_shapes,
     synthetic_shapes_arrays,
 )
+from keras_segattn.data.translation import (
+    spanish_english,
+    spanish_english_arrays,
+    spanish_english_pairs,
+    spanish_number,
+    ted_hrlr_translate,
+    text_vectorizer,
+    translation_pipeline,
+    translation_vocabulary,
+)
 
 __all__ = [
     "SHAPES",
@@ -22,6 +32,14 @@ __all__ = [
     "render_example",
     "segmentation_pipeline",
     "segmentation_stream",
+    "spanish_english",
+    "spanish_english_arrays",
+    "spanish_english_pairs",
+    "spanish_number",
     "synthetic_shapes",
     "synthetic_shapes_arrays",
+    "ted_hrlr_translate",
+    "text_vectorizer",
+    "translation_pipeline",
+    "translation_vocabulary",
 ]

@@ -19,7 +19,28 @@ def _segmentation(model, split, count, seed):
     return [images.astype(np.float32)], labels.astype(np.int32)
 
 
-_BY_TASK = {"semantic_segmentation": _segmentation}
+def translation_data(model, split, count, seed=0):
+    """Embedded Spanish -> English pairs encoded for a ``bahdanau_nmt`` model: ``([tokens], labels)``."""
+    from keras_segattn.data.translation import spanish_english_arrays, translation_vocabulary
+
+    max_length = int(model.inputs[0].shape[-1])
+    source, target = translation_vocabulary()
+    for side, layer, needed in (
+        ("source", "source_embedding", len(source) + 2),
+        ("target", "target_embedding", len(target) + 2),
+    ):
+        size = model.get_layer(layer).input_dim
+        if size < needed:
+            raise ValueError(
+                f"default data: model {model.name!r} has a {side} vocabulary of {size} ids but the embedded "
+                f"Spanish -> English corpus needs {needed}; build it with {side}_vocab_size >= {needed} "
+                "or pass parity_data explicitly."
+            )
+    inputs, labels, _ = spanish_english_arrays(split, count, max_length=max_length, seed=seed)
+    return [inputs], labels
+
+
+_BY_TASK = {"semantic_segmentation": _segmentation, "translation": translation_data}
 
 
 def default_data(model, split="test", count=32, seed=0):

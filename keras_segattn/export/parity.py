@@ -39,6 +39,7 @@ __all__ = [
     "mean_iou",
     "compare_float",
     "compare_task",
+    "compare_translation",
 ]
 
 
@@ -142,6 +143,10 @@ def compare_task(
     max_metric_drop: float = MAX_METRIC_DROP,
 ) -> dict:
     """Quantised-export gate on the first output's argmax (class scores)."""
+    if task == "translation":
+        return compare_translation(
+            reference, actual, labels=labels, min_agreement=min_agreement, max_metric_drop=max_metric_drop
+        )
     name = next(iter(reference))
     ref = np.asarray(reference[name])
     got = np.asarray(actual[name])
@@ -183,5 +188,66 @@ def compare_task(
             }
         )
         passed &= drop <= max_metric_drop
+    report["passed"] = bool(passed)
+    return report
+
+
+def compare_translation(
+    reference: dict,
+    actual: dict,
+    *,
+    labels: np.ndarray | None = None,
+    min_agreement: float = MIN_AGREEMENT,
+    max_metric_drop: float = MAX_METRIC_DROP,
+    pad_id: int = 0,
+) -> dict:
+    """Quantised-export gate of a teacher-forced translation model (first output: token logits).
+
+    Argmax-token agreement with Keras over the real target positions (labels
+    != ``pad_id``; all positions without labels) must reach ``min_agreement``;
+    with labels, the drops of token accuracy and of sentence exact match (every
+    real token right) must each stay within ``max_metric_drop`` points.
+    """
+    name = next(iter(reference))
+    ref = np.asarray(reference[name])
+    got = np.asarray(actual[name])
+    if got.shape != ref.shape:
+        raise ParityError(f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}.")
+    ref_tokens, got_tokens = ref.argmax(-1), got.argmax(-1)
+    real = np.ones(ref_tokens.shape, bool) if labels is None else np.asarray(labels) != pad_id
+    agreement = float((ref_tokens == got_tokens)[real].mean()) if real.any() else 1.0
+    report = {
+        "kind": "task",
+        "output": name,
+        "argmax_agreement": agreement,
+        "min_agreement": min_agreement,
+        "max_abs_error": float(np.abs(got.astype(np.float64) - ref).max()),
+        "output_scale": float(np.abs(ref).max()),
+    }
+    passed = agreement >= min_agreement
+    if labels is not None:
+        labels = np.asarray(labels)
+
+        def scores(tokens):
+            hit = (tokens == labels) | ~real
+            return float(hit[real].mean()) if real.any() else 1.0, float(hit.all(axis=-1).mean())
+
+        keras_accuracy, keras_exact = scores(ref_tokens)
+        artifact_accuracy, artifact_exact = scores(got_tokens)
+        accuracy_drop = 100.0 * (keras_accuracy - artifact_accuracy)
+        exact_drop = 100.0 * (keras_exact - artifact_exact)
+        report.update(
+            {
+                "metric": "exact_match",
+                "keras": keras_exact,
+                "artifact": artifact_exact,
+                "drop_points": exact_drop,
+                "token_accuracy_keras": keras_accuracy,
+                "token_accuracy_artifact": artifact_accuracy,
+                "token_accuracy_drop_points": accuracy_drop,
+                "max_metric_drop": max_metric_drop,
+            }
+        )
+        passed &= exact_drop <= max_metric_drop and accuracy_drop <= max_metric_drop
     report["passed"] = bool(passed)
     return report

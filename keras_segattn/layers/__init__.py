@@ -1,15 +1,23 @@
 """Public Keras layers of keras_segattn (one per module)."""
 
+from keras_segattn.layers.attention_gru_decoder import AttentionGRUDecoder
+from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.layers.bilinear_upsampling import BilinearUpsampling2DTranspose
 from keras_segattn.layers.crop_to_reference import CropToReference
+from keras_segattn.layers.luong_attention import LuongAttention
 from keras_segattn.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_segattn.layers.max_unpooling import MaxUnpooling2D
+from keras_segattn.layers.maxout import Maxout
 from keras_segattn.layers.pad_to_multiple import PadToMultiple
 
 __all__ = [
+    "AttentionGRUDecoder",
+    "BahdanauAttention",
     "BilinearUpsampling2DTranspose",
     "CropToReference",
+    "LuongAttention",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
+    "Maxout",
     "PadToMultiple",
 ]

@@ -1,0 +1,116 @@
+"""Argument handling shared by the soft-attention layers (private).
+
+Both attention layers accept ``layer(query, values, mask=None)`` and the
+list form ``layer([query, values])`` / ``layer([query, values, mask])`` (the
+form Keras' own ``Attention`` layers use, and the one the shared test helper
+drives). These helpers turn either form into ``(query, values, mask)``.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(v is None or isinstance(v, int) for v in value)
+
+
+def split_shapes(layer: str, query_shape, values_shape=None, mask_shape=None):
+    """``(query, values, mask)`` shapes from either call form."""
+    if values_shape is None and not _is_shape(query_shape):
+        parts = list(query_shape)
+        if len(parts) not in (2, 3):
+            raise ValueError(
+                f"{layer}: a list input must be [query, values] or [query, values, mask], "
+                f"received {len(parts)} elements."
+            )
+        query_shape, values_shape = parts[0], parts[1]
+        mask_shape = parts[2] if len(parts) == 3 else None
+    if values_shape is None:
+        raise ValueError(f"{layer}: values are required: call it as layer(query, values, mask=None).")
+    query_shape, values_shape = tuple(query_shape), tuple(values_shape)
+    if len(query_shape) not in (2, 3):
+        raise ValueError(
+            f"{layer}: query must have rank 2 (batch, query_dim) or 3 (batch, query_steps, "
+            f"query_dim), received shape {query_shape}."
+        )
+    if len(values_shape) != 3:
+        raise ValueError(
+            f"{layer}: values must have rank 3 (batch, source_steps, value_dim), received shape "
+            f"{values_shape}."
+        )
+    if mask_shape is not None:
+        mask_shape = tuple(mask_shape)
+        if len(mask_shape) != 2:
+            raise ValueError(
+                f"{layer}: mask must have rank 2 (batch, source_steps), received shape {mask_shape}."
+            )
+        if None not in (mask_shape[1], values_shape[1]) and mask_shape[1] != values_shape[1]:
+            raise ValueError(
+                f"{layer}: mask has {mask_shape[1]} source steps but values have {values_shape[1]}."
+            )
+    return query_shape, values_shape, mask_shape
+
+
+def split_inputs(query, values, mask):
+    """``(query, values, mask)`` tensors from either call form.
+
+    Keras fills ``mask`` with the inputs' own Keras masks (a list) when the
+    layer is called on a list; the values' Keras mask is then used unless an
+    explicit mask is the list's third element.
+    """
+    keras_mask = None
+    if isinstance(mask, (list, tuple)):
+        keras_mask = mask[1] if len(mask) > 1 else None
+        mask = None
+    if values is None and isinstance(query, (list, tuple)):
+        parts = list(query)
+        query, values = parts[0], parts[1]
+        mask = parts[2] if len(parts) == 3 else mask
+    if mask is None:
+        mask = keras_mask
+    return query, values, mask
+
+
+def output_shapes(query_shape, values_shape):
+    context = (*query_shape[:-1], values_shape[-1])
+    weights = (*query_shape[:-1], values_shape[1])
+    return context, weights
+
+
+def valid_mask(mask, dtype):
+    """``mask`` (bool or numeric; nonzero = a real source position) as ``dtype``."""
+    if mask.dtype == tf.bool:
+        return tf.cast(mask, dtype)
+    return tf.cast(tf.not_equal(mask, tf.zeros_like(mask)), dtype)
+
+
+def apply_keras_attention(attention_layer, query, values, keys, mask):
+    """Run a Keras ``Attention``/``AdditiveAttention`` and enforce the masking contract.
+
+    Keras subtracts 1e9 from masked scores, so after the softmax their weights
+    underflow to zero and the rest sums to one; multiplying by the mask makes
+    the zeros exact by construction, and a row with no valid position (an
+    empty source) gets all-zero weights and a zero context instead of Keras'
+    uniform average over padding.
+    """
+    single = len(query.shape) == 2
+    if single:
+        query = tf.expand_dims(query, 1)
+    if mask is None:
+        context, weights = attention_layer([query, values, keys], return_attention_scores=True)
+    else:
+        valid = valid_mask(mask, weights_dtype(query))
+        context, weights = attention_layer(
+            [query, values, keys], mask=[None, tf.cast(valid, tf.bool)], return_attention_scores=True
+        )
+        valid = valid[:, None, :]
+        weights = weights * valid
+        context = context * tf.reduce_max(valid, axis=-1, keepdims=True)
+    if single:
+        context, weights = context[:, 0], weights[:, 0]
+    return context, weights
+
+
+def weights_dtype(query):
+    return query.dtype if query.dtype.is_floating else tf.float32
