@@ -273,7 +273,12 @@ def export(
             rep_inputs, _ = _default_data(model, "train", 128)
         else:
             rep_inputs, _ = _as_arrays(representative_data, model, 256)
-        representative = [[x[i : i + 1].astype(np.float32) for x in rep_inputs] for i in range(len(rep_inputs[0]))]
+        # Images calibrate as float32 (the converter's float graph); integer
+        # inputs such as token ids keep their dtype.
+        representative = [
+            [x[i : i + 1] if np.issubdtype(x.dtype, np.integer) else x[i : i + 1].astype(np.float32) for x in rep_inputs]
+            for i in range(len(rep_inputs[0]))
+        ]
     else:
         representative = None
 
