@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 
 def write(model, function, specs, path: str):
-    """Write ``model`` with ``function`` as its ``serving_default`` signature."""
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", function, input_signature=specs)
-    archive.write_out(path, verbose=False)
+    """Write ``model`` with ``function`` as its ``serving_default`` signature.
+
+    A plain ``tf.Module`` holding the model's TensorFlow variables once:
+    ``keras.export.ExportArchive`` (and so ``model.export``) stores every variable
+    twice in Keras 3.15 (8.1 MB on disk for 4.0 MB of weights).
+    """
+    module = tf.Module()
+    module.model_variables = [v.value for v in model.variables]
+    module.serve = function
+    tf.saved_model.save(module, path, signatures={"serving_default": function.get_concrete_function(*specs)})
 
 
 def run(path: str, inputs: dict[str, np.ndarray], batch_size: int = 8) -> dict[str, np.ndarray]:
