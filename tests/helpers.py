@@ -138,6 +138,11 @@ def sample_batch(model, task, batch_size=2, size=None, seed=0):
 
         inputs, labels = translation_data(model, "validation", batch_size, seed=seed)
         return inputs[0], labels
+    if task == "image_classification":
+        from keras_segattn.data.defaults import classification_data
+
+        (images,), labels = classification_data(model, "validation", batch_size, seed)
+        return images, labels
     raise NotImplementedError(f"sample_batch: no embedded data for task {task!r} yet")
 
 
@@ -152,6 +157,8 @@ def loss_for_task(task):
         loss = translation_loss()
         # The model returns [logits, alignment]; only the logits carry a loss.
         return lambda y, outputs: loss(y, outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
+    if task == "image_classification":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     raise NotImplementedError(task)
 
 
@@ -166,6 +173,10 @@ def compile_for_task(model, task, jit_compile=True, learning_rate=1e-3):
         from keras_segattn.training.translation import compile_translation
 
         return compile_translation(model, learning_rate=learning_rate, jit_compile=jit_compile)
+    if task == "image_classification":
+        from keras_segattn.training.classification import compile_classification
+
+        return compile_classification(model, learning_rate=learning_rate, jit_compile=jit_compile)
     raise NotImplementedError(task)
 
 
