@@ -126,7 +126,7 @@ KNOWN_AFFINE = {
 
 # Tolerance: float32 coordinates are exact to ~1e-7 of the side (16 px here),
 # so on images in [0, 1] the sampler may differ from SciPy's float64 by the
-# image slope (<= 1) times that, plus the documented snap of 2**-21 * side
+# image slope (<= 1) times that, plus the documented snap of 2**-22 * side
 # pixels: < 2e-5. Any convention or off-by-one error is >= 1e-2.
 ATOL = 2e-5
 

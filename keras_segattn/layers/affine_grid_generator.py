@@ -101,15 +101,14 @@ class AffineGridGenerator(keras.layers.Layer):
         self._check(theta.shape)
         dtype = coordinate_dtype(self.compute_dtype)
         height, width = self.output_size
-        theta = tf.reshape(tf.cast(theta, dtype), [-1, 6])
-        xs = tf.constant(self._grid[None, :, :, 0], dtype=dtype)  # (1, H, W)
-        ys = tf.constant(self._grid[None, :, :, 1], dtype=dtype)
-        a, b, tx, c, d, ty = [tf.reshape(t, [-1, 1, 1]) for t in tf.split(theta, 6, axis=1)]
-        # Elementwise (no matmul): with the identity every product is exact, so
-        # the grid is exactly the output pixel centres.
-        x_s = a * xs + b * ys + tx
-        y_s = c * xs + d * ys + ty
-        return tf.stack([x_s, y_s], axis=-1)
+        theta = tf.reshape(tf.cast(theta, dtype), [-1, 2, 3])
+        # [x_t, y_t, 1] per output pixel, (1, H W, 3). One matrix product: with
+        # the identity every term is exact, so the grid is exactly the pixel
+        # centres; in int8 TFLite it is a single requantisation (BATCH_MATMUL).
+        points = np.concatenate([self._grid.reshape(-1, 2), np.ones((height * width, 1))], axis=1)
+        points = tf.constant(points[None], dtype=dtype)
+        grid = tf.matmul(points, theta, transpose_b=True)  # (B, H W, 2)
+        return tf.reshape(grid, [-1, height, width, 2])
 
     def get_config(self):
         config = super().get_config()

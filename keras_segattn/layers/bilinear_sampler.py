@@ -10,12 +10,13 @@ from keras_segattn.layers._grid import check_bool, coordinate_dtype
 PADDINGS = ("zeros", "border")
 
 # Fractional positions within this many pixels (per pixel of the side) of a
-# pixel centre are taken as that centre. float32 normalised coordinates carry
-# a rounding error of up to ~1.5 * 2**-24 * side pixels (measured for every
-# side up to 2048), so the snap stays inside the rounding noise (about 5x
-# above it) and makes the identity transform reproduce the input exactly.
-# The gradient is not snapped (straight-through), see ``_snap``.
-_SNAP_PER_PIXEL = 2.0**-21
+# pixel centre are taken as that centre. The identity grid's float32
+# normalised coordinates convert back to pixels with an error below
+# 0.5 * 2**-24 * side pixels (measured for every side up to 2048, with and
+# without a fused multiply-add), so the snap (8x that) stays inside float32
+# rounding noise and makes the identity transform reproduce the input
+# exactly. The gradient is not snapped (straight-through), see ``_snap``.
+_SNAP_PER_PIXEL = 2.0**-22
 
 
 def _snap(t, tolerance):
@@ -44,7 +45,7 @@ class BilinearSampler(keras.layers.Layer):
     centres of the corner pixels: ``x_pixel = (x + 1) (W - 1) / 2``. With
     ``align_corners=False`` they are the outer edges of the corner pixels:
     ``x_pixel = ((x + 1) W - 1) / 2``. Grid generators must use the same value.
-    Locations within ``2**-21 * side`` pixels of a pixel centre (float32
+    Locations within ``2**-22 * side`` pixels of a pixel centre (float32
     rounding noise) are taken as that centre, so the identity grid of a
     same-sized output reproduces the input exactly; the gradient is unchanged.
 
@@ -166,12 +167,15 @@ class BilinearSampler(keras.layers.Layer):
     def _axis(self, coord, size, padded_size, pad, dtype):
         """Integer neighbours and the weight of the upper one along one axis."""
         size_f = tf.cast(size, dtype)
+        # pixel = coord * scale + offset: one multiply and one add (each a
+        # single requantisation in int8 TFLite).
         if self.align_corners:
-            pixel = (coord + 1.0) * ((size_f - 1.0) / 2.0)
+            scale = (size_f - 1.0) / 2.0  # -1/+1 at the corner pixel centres
+            offset = scale + float(pad)
         else:
-            pixel = ((coord + 1.0) * size_f - 1.0) / 2.0
-        if pad:
-            pixel = pixel + float(pad)
+            scale = size_f / 2.0  # -1/+1 at the corner pixel edges
+            offset = (size_f - 1.0) / 2.0 + float(pad)
+        pixel = coord * scale + offset
         high = tf.cast(padded_size - 1, dtype)
         pixel = tf.clip_by_value(pixel, tf.zeros_like(pixel), high * tf.ones_like(pixel))
         lower = tf.floor(pixel)

@@ -95,16 +95,16 @@ class ProjectiveGridGenerator(keras.layers.Layer):
     def call(self, theta):
         shape = self._check(theta.shape)
         dtype = coordinate_dtype(self.compute_dtype)
-        count = 9 if len(shape) == 3 else 8
-        theta = tf.reshape(tf.cast(theta, dtype), [-1, count])
-        xs = tf.constant(self._grid[None, :, :, 0], dtype=dtype)  # (1, H, W)
-        ys = tf.constant(self._grid[None, :, :, 1], dtype=dtype)
-        h = [tf.reshape(t, [-1, 1, 1]) for t in tf.split(theta, count, axis=1)]
-        h33 = h[8] if count == 9 else tf.constant(1.0, dtype)
-        denominator = h[6] * xs + h[7] * ys + h33
-        x_s = (h[0] * xs + h[1] * ys + h[2]) / denominator
-        y_s = (h[3] * xs + h[4] * ys + h[5]) / denominator
-        return tf.stack([x_s, y_s], axis=-1)
+        height, width = self.output_size
+        theta = tf.cast(theta, dtype)
+        if len(shape) == 2:  # h33 = 1
+            theta = tf.concat([theta, tf.ones_like(theta[:, :1])], axis=1)
+        matrix = tf.reshape(theta, [-1, 3, 3])
+        points = np.concatenate([self._grid.reshape(-1, 2), np.ones((height * width, 1))], axis=1)
+        points = tf.constant(points[None], dtype=dtype)  # (1, H W, 3)
+        homogeneous = tf.matmul(points, matrix, transpose_b=True)  # (B, H W, 3)
+        xy, w = tf.split(homogeneous, [2, 1], axis=-1)
+        return tf.reshape(xy / w, [-1, height, width, 2])
 
     def get_config(self):
         config = super().get_config()
