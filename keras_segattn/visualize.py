@@ -154,3 +154,85 @@ def plot_alignment(alignment, source_tokens, target_tokens, path, *, title=None)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_spatial_transformer(
+    images,
+    transformed,
+    path,
+    *,
+    grids=None,
+    labels=None,
+    predictions=None,
+    align_corners: bool = True,
+    title: str | None = None,
+):
+    """Save a PNG of inputs (top row) and what a spatial transformer made of them (bottom row).
+
+    Args:
+        images: ``(N, H, W, C)`` inputs, raw in [0, 255] (C = 1 or 3).
+        transformed: ``(N, h, w, C)`` transformer outputs, in [0, 1] (as
+            ``with_transformer_outputs`` returns them) or [0, 255].
+        path: output PNG path.
+        grids: optional ``(N, h, w, 2)`` sampling grids (normalised ``(x, y)``);
+            the outline of each grid is drawn on its input: the region the
+            network attends to.
+        labels, predictions: optional ``(N,)`` ints shown above the inputs.
+        align_corners: the grid's coordinate convention (for the outline).
+        title: figure title.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_spatial_transformer
+        >>> path = os.path.join(tempfile.mkdtemp(), "st.png")
+        >>> plot_spatial_transformer(np.zeros((2, 8, 8, 1)), np.zeros((2, 6, 6, 1)), path) == path
+        True
+    """
+    plt = _pyplot()
+    images = np.asarray(images, dtype=np.float64)
+    transformed = np.asarray(transformed, dtype=np.float64)
+    if transformed.size and transformed.max() <= 1.0 + 1e-6:
+        transformed = transformed * 255.0
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.3 * n, 2.9), squeeze=False)
+
+    def show(ax, image):
+        image = np.clip(image, 0, 255)
+        if image.shape[-1] == 1:
+            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image.astype(np.uint8), interpolation="nearest")
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    for i in range(n):
+        show(axes[0, i], images[i])
+        show(axes[1, i], transformed[i])
+        if grids is not None:
+            grid = np.asarray(grids[i], dtype=np.float64)
+            h, w = images.shape[1:3]
+            border = np.concatenate([grid[0, :], grid[1:, -1], grid[-1, -2::-1], grid[-2::-1, 0]])
+            if align_corners:
+                xs, ys = (border[:, 0] + 1) * (w - 1) / 2, (border[:, 1] + 1) * (h - 1) / 2
+            else:
+                xs, ys = ((border[:, 0] + 1) * w - 1) / 2, ((border[:, 1] + 1) * h - 1) / 2
+            axes[0, i].plot(xs, ys, color="#ff7f0e", linewidth=1.0)
+            axes[0, i].set_xlim(-0.5, w - 0.5)
+            axes[0, i].set_ylim(h - 0.5, -0.5)
+        caption = []
+        if labels is not None:
+            caption.append(f"label {int(labels[i])}")
+        if predictions is not None:
+            caption.append(f"pred {int(predictions[i])}")
+        if caption:
+            axes[0, i].set_title(", ".join(caption), fontsize=7)
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("transformed")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

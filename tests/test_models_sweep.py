@@ -25,6 +25,9 @@ PAPER_SIZE_OVERRIDES = {
     "bahdanau_nmt": {
         k: TINY_NMT[k] for k in ("source_vocab_size", "target_vocab_size", "max_length")
     },
+    # Spatial transformer family: paper size is small (42x42 grey digits).
+    "digits_cnn": {},
+    "st_cnn": {},
 }
 
 

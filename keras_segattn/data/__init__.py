@@ -1,5 +1,12 @@
 """Embedded datasets (generated, no download) and tf.data pipelines."""
 
+from keras_segattn.data.distorted_digits import (
+    CANVAS_SIZES,
+    FAMILIES,
+    distorted_digits,
+    distorted_digits_arrays,
+    render_distorted_digit,
+)
 from keras_segattn.data.oxford_pets import oxford_iiit_pet
 from keras_segattn.data.pipeline import (
     VOID_LABEL,
@@ -25,10 +32,15 @@ from keras_segattn.data.translation import (
 )
 
 __all__ = [
+    "CANVAS_SIZES",
+    "FAMILIES",
     "SHAPES",
     "VOID_LABEL",
     "check_labels",
+    "distorted_digits",
+    "distorted_digits_arrays",
     "oxford_iiit_pet",
+    "render_distorted_digit",
     "render_example",
     "segmentation_pipeline",
     "segmentation_stream",

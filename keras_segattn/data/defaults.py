@@ -40,7 +40,29 @@ def translation_data(model, split, count, seed=0):
     return [inputs], labels
 
 
-_BY_TASK = {"semantic_segmentation": _segmentation, "translation": translation_data}
+def classification_data(model, split, count, seed):
+    """Distorted digits (RTS family) at the model's input size; grey repeated for 3 channels."""
+    from keras_segattn.data.distorted_digits import distorted_digits_arrays
+
+    shape = model.inputs[0].shape
+    size = shape[1] or 42
+    if shape[2] is not None and shape[2] != size:
+        raise ValueError(f"default data: non-square model input {tuple(shape)} needs user data.")
+    channels = shape[3] if shape[3] in (1, 3) else None
+    if channels is None:
+        raise ValueError(f"default data: model input {tuple(shape)} must have 1 or 3 channels.")
+    num_classes = max(2, min(int(model.outputs[0].shape[-1]), 10))
+    images, labels = distorted_digits_arrays(
+        split, count, family="RTS", image_size=size, num_classes=num_classes, channels=channels, seed=seed
+    )
+    return [images.astype(np.float32)], labels.astype(np.int32)
+
+
+_BY_TASK = {
+    "semantic_segmentation": _segmentation,
+    "translation": translation_data,
+    "image_classification": classification_data,
+}
 
 
 def default_data(model, split="test", count=32, seed=0):

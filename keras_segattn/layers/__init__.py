@@ -1,7 +1,9 @@
 """Public Keras layers of keras_segattn (one per module)."""
 
+from keras_segattn.layers.affine_grid_generator import AffineGridGenerator
 from keras_segattn.layers.attention_gru_decoder import AttentionGRUDecoder
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
+from keras_segattn.layers.bilinear_sampler import BilinearSampler
 from keras_segattn.layers.bilinear_upsampling import BilinearUpsampling2DTranspose
 from keras_segattn.layers.crop_to_reference import CropToReference
 from keras_segattn.layers.luong_attention import LuongAttention
@@ -9,10 +11,15 @@ from keras_segattn.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_segattn.layers.max_unpooling import MaxUnpooling2D
 from keras_segattn.layers.maxout import Maxout
 from keras_segattn.layers.pad_to_multiple import PadToMultiple
+from keras_segattn.layers.projective_grid_generator import ProjectiveGridGenerator
+from keras_segattn.layers.spatial_transformer import SpatialTransformer
+from keras_segattn.layers.tps_grid_generator import ThinPlateSplineGridGenerator
 
 __all__ = [
+    "AffineGridGenerator",
     "AttentionGRUDecoder",
     "BahdanauAttention",
+    "BilinearSampler",
     "BilinearUpsampling2DTranspose",
     "CropToReference",
     "LuongAttention",
@@ -20,4 +27,7 @@ __all__ = [
     "MaxUnpooling2D",
     "Maxout",
     "PadToMultiple",
+    "ProjectiveGridGenerator",
+    "SpatialTransformer",
+    "ThinPlateSplineGridGenerator",
 ]

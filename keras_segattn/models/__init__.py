@@ -1,3 +1,3 @@
 """Model families; importing this package registers every model."""
 
-from keras_segattn.models import bahdanau_nmt, deconvnet, fcn  # noqa: F401
+from keras_segattn.models import bahdanau_nmt, deconvnet, fcn, spatial_transformer_net  # noqa: F401
