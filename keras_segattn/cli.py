@@ -42,11 +42,13 @@ def _num_classes(model) -> int:
 def cmd_list(args):
     from keras_segattn.registry import get_spec, list_models
 
-    names = list_models(args.pattern, family=args.family, task=args.task)
-    width = max((len(n) for n in names), default=4)
-    for name in names:
-        spec = get_spec(name)
-        print(f"{name:<{width}}  {spec.family:<10} {spec.task:<22} {'tiny' if spec.tiny else spec.paper}")
+    specs = [get_spec(n) for n in list_models(args.pattern, family=args.family, task=args.task)]
+    if not specs:
+        return 0
+    rows = [(s.name, s.family, s.task, "tiny variant" if s.tiny else s.paper) for s in specs]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(f"{v:<{w}}" for v, w in zip(row[:3], widths)) + "  " + row[3])
     return 0
 
 
