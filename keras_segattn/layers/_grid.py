@@ -11,6 +11,7 @@ default since PyTorch 1.3).
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 
@@ -72,3 +73,46 @@ def check_theta_shape(shape, layer: str, accepted: tuple, meaning: str):
             f"{layer}: theta must have shape {options} ({meaning}), received shape {shape}."
         )
     return shape
+
+
+class GridGenerator(keras.layers.Layer):
+    """What the grid generators share: output size, coordinate convention, theta shape checks.
+
+    Subclasses set ``theta_shapes`` (accepted theta shapes without the batch
+    axis) and ``theta_meaning`` (for error messages), and implement ``call``.
+    """
+
+    theta_shapes: tuple = ()
+    theta_meaning: str = ""
+
+    def __init__(self, output_size, align_corners=True, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        self.output_size = normalize_output_size(output_size, name)
+        self.align_corners = check_bool(align_corners, name, "align_corners")
+        self._grid = base_grid(*self.output_size, self.align_corners)
+
+    def _homogeneous_grid(self) -> np.ndarray:
+        """``(1, H W, 3)`` rows ``[x_t, y_t, 1]`` of the output pixel centres (float64)."""
+        points = self._grid.reshape(-1, 2)
+        return np.concatenate([points, np.ones((len(points), 1))], axis=1)[None]
+
+    def _check(self, shape):
+        return check_theta_shape(shape, type(self).__name__, self.theta_shapes, self.theta_meaning)
+
+    def build(self, input_shape):
+        self._check(input_shape)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        return (input_shape[0], *self.output_size, 2)
+
+    def compute_output_spec(self, theta):
+        shape = self.compute_output_shape(theta.shape)
+        return keras.KerasTensor(shape, dtype=coordinate_dtype(self.compute_dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"output_size": self.output_size, "align_corners": self.align_corners})
+        return config

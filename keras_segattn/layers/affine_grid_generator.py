@@ -6,20 +6,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.layers._grid import (
-    base_grid,
-    check_bool,
-    check_theta_shape,
-    coordinate_dtype,
-    normalize_output_size,
-)
+from keras_segattn.layers._grid import GridGenerator, coordinate_dtype
 
 #: theta of the identity transform, ``[a, b, tx, c, d, ty]``.
 AFFINE_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
-class AffineGridGenerator(keras.layers.Layer):
+class AffineGridGenerator(GridGenerator):
     """Maps every output pixel to the input location it samples (affine transform).
 
     The grid generator of a spatial transformer (Jaderberg, Simonyan, Zisserman
@@ -67,35 +61,12 @@ class AffineGridGenerator(keras.layers.Layer):
     #: length of the flat theta.
     num_parameters = 6
 
-    def __init__(self, output_size, align_corners=True, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = normalize_output_size(output_size, "AffineGridGenerator")
-        self.align_corners = check_bool(align_corners, "AffineGridGenerator", "align_corners")
-        self._grid = base_grid(*self.output_size, self.align_corners)
+    theta_shapes = ((6,), (2, 3))
+    theta_meaning = "affine parameters [a, b, tx, c, d, ty] mapping output to input coordinates"
 
     def identity_theta(self) -> np.ndarray:
         """The flat theta of the identity transform, ``[1, 0, 0, 0, 1, 0]``."""
         return np.array(AFFINE_IDENTITY, dtype=np.float32)
-
-    def _check(self, shape):
-        return check_theta_shape(
-            shape,
-            "AffineGridGenerator",
-            ((6,), (2, 3)),
-            "affine parameters [a, b, tx, c, d, ty] mapping output to input coordinates",
-        )
-
-    def build(self, input_shape):
-        self._check(input_shape)
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape):
-        self._check(input_shape)
-        return (input_shape[0], *self.output_size, 2)
-
-    def compute_output_spec(self, theta):
-        shape = self.compute_output_shape(theta.shape)
-        return keras.KerasTensor(shape, dtype=coordinate_dtype(self.compute_dtype))
 
     def call(self, theta):
         self._check(theta.shape)
@@ -105,12 +76,6 @@ class AffineGridGenerator(keras.layers.Layer):
         # [x_t, y_t, 1] per output pixel, (1, H W, 3). One matrix product: with
         # the identity every term is exact, so the grid is exactly the pixel
         # centres; in int8 TFLite it is a single requantisation (BATCH_MATMUL).
-        points = np.concatenate([self._grid.reshape(-1, 2), np.ones((height * width, 1))], axis=1)
-        points = tf.constant(points[None], dtype=dtype)
+        points = tf.constant(self._homogeneous_grid(), dtype=dtype)
         grid = tf.matmul(points, theta, transpose_b=True)  # (B, H W, 2)
         return tf.reshape(grid, [-1, height, width, 2])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"output_size": self.output_size, "align_corners": self.align_corners})
-        return config

@@ -6,20 +6,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.layers._grid import (
-    base_grid,
-    check_bool,
-    check_theta_shape,
-    coordinate_dtype,
-    normalize_output_size,
-)
+from keras_segattn.layers._grid import GridGenerator, coordinate_dtype
 
 #: theta of the identity homography, ``[h11, h12, h13, h21, h22, h23, h31, h32]`` (h33 = 1).
 PROJECTIVE_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
-class ProjectiveGridGenerator(keras.layers.Layer):
+class ProjectiveGridGenerator(GridGenerator):
     """Maps every output pixel to the input location it samples (projective transform).
 
     The projective variant of the spatial transformer's grid generator
@@ -62,35 +56,12 @@ class ProjectiveGridGenerator(keras.layers.Layer):
     #: length of the flat theta.
     num_parameters = 8
 
-    def __init__(self, output_size, align_corners=True, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = normalize_output_size(output_size, "ProjectiveGridGenerator")
-        self.align_corners = check_bool(align_corners, "ProjectiveGridGenerator", "align_corners")
-        self._grid = base_grid(*self.output_size, self.align_corners)
+    theta_shapes = ((8,), (3, 3))
+    theta_meaning = "homography [h11, h12, h13, h21, h22, h23, h31, h32] with h33 = 1, or the full 3x3 matrix"
 
     def identity_theta(self) -> np.ndarray:
         """The flat theta of the identity homography, ``[1, 0, 0, 0, 1, 0, 0, 0]``."""
         return np.array(PROJECTIVE_IDENTITY, dtype=np.float32)
-
-    def _check(self, shape):
-        return check_theta_shape(
-            shape,
-            "ProjectiveGridGenerator",
-            ((8,), (3, 3)),
-            "homography [h11, h12, h13, h21, h22, h23, h31, h32] with h33 = 1, or the full 3x3 matrix",
-        )
-
-    def build(self, input_shape):
-        self._check(input_shape)
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape):
-        self._check(input_shape)
-        return (input_shape[0], *self.output_size, 2)
-
-    def compute_output_spec(self, theta):
-        shape = self.compute_output_shape(theta.shape)
-        return keras.KerasTensor(shape, dtype=coordinate_dtype(self.compute_dtype))
 
     def call(self, theta):
         shape = self._check(theta.shape)
@@ -100,13 +71,7 @@ class ProjectiveGridGenerator(keras.layers.Layer):
         if len(shape) == 2:  # h33 = 1
             theta = tf.concat([theta, tf.ones_like(theta[:, :1])], axis=1)
         matrix = tf.reshape(theta, [-1, 3, 3])
-        points = np.concatenate([self._grid.reshape(-1, 2), np.ones((height * width, 1))], axis=1)
-        points = tf.constant(points[None], dtype=dtype)  # (1, H W, 3)
+        points = tf.constant(self._homogeneous_grid(), dtype=dtype)  # (1, H W, 3)
         homogeneous = tf.matmul(points, matrix, transpose_b=True)  # (B, H W, 3)
         xy, w = tf.split(homogeneous, [2, 1], axis=-1)
         return tf.reshape(xy / w, [-1, height, width, 2])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"output_size": self.output_size, "align_corners": self.align_corners})
-        return config

@@ -6,13 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.layers._grid import (
-    base_grid,
-    check_bool,
-    check_theta_shape,
-    coordinate_dtype,
-    normalize_output_size,
-)
+from keras_segattn.layers._grid import GridGenerator, coordinate_dtype
 
 
 def _check_control_grid(control_grid, layer):
@@ -66,7 +60,7 @@ def tps_matrix(points: np.ndarray, controls: np.ndarray) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
-class ThinPlateSplineGridGenerator(keras.layers.Layer):
+class ThinPlateSplineGridGenerator(GridGenerator):
     """Maps every output pixel to the input location it samples (thin-plate spline).
 
     The thin-plate-spline (TPS) variant of the spatial transformer's grid
@@ -113,12 +107,8 @@ class ThinPlateSplineGridGenerator(keras.layers.Layer):
     """
 
     def __init__(self, output_size, control_grid=(4, 4), align_corners=True, **kwargs):
-        super().__init__(**kwargs)
-        name = "ThinPlateSplineGridGenerator"
-        self.output_size = normalize_output_size(output_size, name)
-        self.control_grid = _check_control_grid(control_grid, name)
-        self.align_corners = check_bool(align_corners, name, "align_corners")
-        self._grid = base_grid(*self.output_size, self.align_corners)
+        super().__init__(output_size, align_corners, **kwargs)
+        self.control_grid = _check_control_grid(control_grid, "ThinPlateSplineGridGenerator")
         self._controls = regular_control_points(self.control_grid)
         self._matrix = tps_matrix(self._grid.reshape(-1, 2), self._controls)
 
@@ -139,26 +129,14 @@ class ThinPlateSplineGridGenerator(keras.layers.Layer):
         """The flat theta of the identity: the control points themselves, ``(2 K,)``."""
         return self._controls.reshape(-1).astype(np.float32)
 
-    def _check(self, shape):
+    @property
+    def theta_shapes(self):
         k = self.num_control_points
-        return check_theta_shape(
-            shape,
-            "ThinPlateSplineGridGenerator",
-            ((2 * k,), (k, 2)),
-            f"source (x, y) of the {self.control_grid[0]}x{self.control_grid[1]} control points",
-        )
+        return ((2 * k,), (k, 2))
 
-    def build(self, input_shape):
-        self._check(input_shape)
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape):
-        self._check(input_shape)
-        return (input_shape[0], *self.output_size, 2)
-
-    def compute_output_spec(self, theta):
-        shape = self.compute_output_shape(theta.shape)
-        return keras.KerasTensor(shape, dtype=coordinate_dtype(self.compute_dtype))
+    @property
+    def theta_meaning(self):
+        return f"source (x, y) of the {self.control_grid[0]}x{self.control_grid[1]} control points"
 
     def call(self, theta):
         self._check(theta.shape)
@@ -173,11 +151,5 @@ class ThinPlateSplineGridGenerator(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "output_size": self.output_size,
-                "control_grid": self.control_grid,
-                "align_corners": self.align_corners,
-            }
-        )
+        config["control_grid"] = self.control_grid
         return config
