@@ -132,6 +132,32 @@ def compare_float(reference: dict, actual: dict, tolerance: float, *, switches: 
     return report
 
 
+def _argmax_agreement(reference: dict, actual: dict, min_agreement: float, positions=None):
+    """Start of every task gate: the first output's argmax, Keras vs artifact.
+
+    Returns both argmax arrays and the report's common fields; the agreement
+    counts only ``positions`` (a boolean mask) when given, 1.0 where it is empty.
+    """
+    name = next(iter(reference))
+    ref = np.asarray(reference[name])
+    got = np.asarray(actual[name])
+    if got.shape != ref.shape:
+        raise ParityError(f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}.")
+    ref_cls, got_cls = ref.argmax(-1), got.argmax(-1)
+    same = ref_cls == got_cls
+    if positions is not None:
+        same = same[positions]
+    report = {
+        "kind": "task",
+        "output": name,
+        "argmax_agreement": float(same.mean()) if same.size else 1.0,
+        "min_agreement": min_agreement,
+        "max_abs_error": float(np.abs(got.astype(np.float64) - ref).max()),
+        "output_scale": float(np.abs(ref).max()),
+    }
+    return ref_cls, got_cls, report
+
+
 def compare_task(
     reference: dict,
     actual: dict,
@@ -147,24 +173,10 @@ def compare_task(
         return compare_translation(
             reference, actual, labels=labels, min_agreement=min_agreement, max_metric_drop=max_metric_drop
         )
-    name = next(iter(reference))
-    ref = np.asarray(reference[name])
-    got = np.asarray(actual[name])
-    if got.shape != ref.shape:
-        raise ParityError(f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}.")
-    ref_cls, got_cls = ref.argmax(-1), got.argmax(-1)
-    agreement = float((ref_cls == got_cls).mean())
-    report = {
-        "kind": "task",
-        "output": name,
-        "argmax_agreement": agreement,
-        "min_agreement": min_agreement,
-        "max_abs_error": float(np.abs(got.astype(np.float64) - ref).max()),
-        "output_scale": float(np.abs(ref).max()),
-    }
-    passed = agreement >= min_agreement
+    ref_cls, got_cls, report = _argmax_agreement(reference, actual, min_agreement)
+    passed = report["argmax_agreement"] >= min_agreement
     if labels is not None:
-        num_classes = num_classes or ref.shape[-1]
+        num_classes = num_classes or np.shape(reference[report["output"]])[-1]
         if task == "semantic_segmentation":
             metric, keras_value, artifact_value = (
                 "mean_iou",
@@ -208,23 +220,11 @@ def compare_translation(
     with labels, the drops of token accuracy and of sentence exact match (every
     real token right) must each stay within ``max_metric_drop`` points.
     """
-    name = next(iter(reference))
-    ref = np.asarray(reference[name])
-    got = np.asarray(actual[name])
-    if got.shape != ref.shape:
-        raise ParityError(f"output {name!r}: artifact shape {got.shape} differs from Keras {ref.shape}.")
-    ref_tokens, got_tokens = ref.argmax(-1), got.argmax(-1)
-    real = np.ones(ref_tokens.shape, bool) if labels is None else np.asarray(labels) != pad_id
-    agreement = float((ref_tokens == got_tokens)[real].mean()) if real.any() else 1.0
-    report = {
-        "kind": "task",
-        "output": name,
-        "argmax_agreement": agreement,
-        "min_agreement": min_agreement,
-        "max_abs_error": float(np.abs(got.astype(np.float64) - ref).max()),
-        "output_scale": float(np.abs(ref).max()),
-    }
-    passed = agreement >= min_agreement
+    real = None if labels is None else np.asarray(labels) != pad_id
+    ref_tokens, got_tokens, report = _argmax_agreement(reference, actual, min_agreement, real)
+    if real is None:
+        real = np.ones(ref_tokens.shape, bool)
+    passed = report["argmax_agreement"] >= min_agreement
     if labels is not None:
         labels = np.asarray(labels)
 
