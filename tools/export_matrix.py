@@ -23,18 +23,21 @@ COLUMNS = ["savedmodel", "tflite_fp32", "tflite_int8", "onnx"]
 HEADERS = ["SavedModel", "TFLite fp32 (builtins)", "TFLite int8 (builtins)", "ONNX (opset 17)"]
 
 
-def cell(record):
+def cell(record, notes):
     if record is None:
         return "not run"
     if record["status"] == "unsupported":
-        return f"no: {record['reason']}"
+        if record["reason"] not in notes:
+            notes.append(record["reason"])
+        return f"no, see note {notes.index(record['reason']) + 1}"
     parity = record["parity"]
     if parity["kind"] == "float":
         worst = max(o["relative_error"] for o in parity["outputs"].values())
         return f"ok, rel. err {worst:.1e}"
     text = f"ok, agree {parity['argmax_agreement']:.3f}"
     if "drop_points" in parity:
-        text += f", mIoU drop {parity['drop_points']:+.2f}"
+        metric = {"mean_iou": "mIoU"}.get(parity["metric"], parity["metric"])
+        text += f", {metric} drop {parity['drop_points']:+.2f} pts"
     return text
 
 
@@ -53,8 +56,12 @@ def main():
         "| model | " + " | ".join(HEADERS) + " |",
         "|---|" + "---|" * len(HEADERS),
     ]
+    notes = []
     for m in models:
-        lines.append(f"| `{m}` | " + " | ".join(cell(by.get((m, c))) for c in COLUMNS) + " |")
+        lines.append(f"| `{m}` | " + " | ".join(cell(by.get((m, c)), notes) for c in COLUMNS) + " |")
+    if notes:
+        lines.append("")
+        lines += [f"{i}. {note}" for i, note in enumerate(notes, start=1)]
     table = "\n".join(lines)
     from _common import replace_readme_section, write_result
 
