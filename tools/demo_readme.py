@@ -57,7 +57,7 @@ def main():
         f"**{summary['train_seconds'] / 60:.1f} min**, reached held-out mIoU **{summary['held_out_mean_iou']:.3f}** "
         f"(pixel accuracy {summary['held_out_pixel_accuracy']:.3f}, {summary['held_out_examples']:,} images, "
         "4 classes incl. background), exported and verified every format, and finished in "
-        f"{wall / 60:.1f} min including the install.\n\n"
+        f"{wall / 60:.1f} min including the install (warm pip cache).\n\n"
         + "\n".join(f"* {line}" for line in summary["exports"])
     )
     replace_readme_section("demo", text)
