@@ -361,9 +361,10 @@ def run_demo(
         "held_out_examples": metrics["examples"],
         "held_out_mean_iou": round(metrics["mean_iou"], 4),
         "held_out_pixel_accuracy": round(metrics["pixel_accuracy"], 4),
-        "keras_model": keras_path,
+        # Relative to the summary's own folder, so the file stays true wherever it is copied.
+        "keras_model": os.path.relpath(keras_path, saved_models_dir),
         "exports": [summarize(m) for m in manifests],
-        "picture": picture,
+        "picture": os.path.relpath(picture, saved_models_dir),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "versions": manifests[0]["versions"],
     }

@@ -45,8 +45,8 @@ def main():
     finally:
         if not args.keep:
             shutil.rmtree(clone, ignore_errors=True)
-    for key in ("keras_model", "picture"):
-        summary[key] = os.path.relpath(summary[key], clone)
+    for key in ("keras_model", "picture"):  # the summary's paths are relative to saved_models/demo/
+        summary[key] = os.path.join("saved_models", "demo", summary[key])
     result = {"commit": commit, "make_demo_wall_seconds": round(wall, 1), "summary": summary}
     path = write_result("demo", result)
     text = (

@@ -43,8 +43,8 @@ def main():
         epochs=args.epochs,
         time_limit=None,
     )
-    summary["picture"] = os.path.relpath(summary["picture"], ROOT)
-    summary["keras_model"] = os.path.relpath(summary["keras_model"], ROOT)
+    for key in ("keras_model", "picture"):  # the summary's paths are relative to saved_models/
+        summary[key] = os.path.join("saved_models", summary[key])
     print("wrote", write_result(f"reference_{args.model}", summary))
 
 
