@@ -15,26 +15,30 @@ import keras
 import numpy as np
 
 
+def int_pair(value) -> tuple[int, int] | None:
+    """``value`` as a tuple of two (non-bool) ints, or None if it is not one."""
+    try:
+        pair = tuple(value)
+    except TypeError:
+        return None
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair):
+        return None
+    return int(pair[0]), int(pair[1])
+
+
 def normalize_output_size(output_size, layer: str) -> tuple[int, int]:
     """``(H, W)`` of positive ints, or a clear ``ValueError``."""
-    try:
-        size = tuple(output_size)
-    except TypeError:
-        size = None
-    if (
-        size is None
-        or len(size) != 2
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in size)
-    ):
+    size = int_pair(output_size)
+    if size is None:
         raise ValueError(
             f"{layer}: output_size must be a tuple of two positive ints (height, width), "
             f"received {output_size!r}."
         )
-    if any(s < 1 for s in size):
+    if min(size) < 1:
         raise ValueError(
             f"{layer}: output_size must be positive (height, width >= 1), received {output_size!r}."
         )
-    return int(size[0]), int(size[1])
+    return size
 
 
 def check_bool(value, layer: str, argument: str) -> bool:

@@ -6,24 +6,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.layers._grid import GridGenerator, coordinate_dtype
+from keras_segattn.layers._grid import GridGenerator, coordinate_dtype, int_pair
 
 
 def _check_control_grid(control_grid, layer):
-    try:
-        grid = tuple(control_grid)
-    except TypeError:
-        grid = None
-    if (
-        grid is None
-        or len(grid) != 2
-        or any(isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 2 for g in grid)
-    ):
+    grid = int_pair(control_grid)
+    if grid is None or min(grid) < 2:
         raise ValueError(
             f"{layer}: control_grid must be a tuple of two ints >= 2 (rows, columns of control "
             f"points), received {control_grid!r}."
         )
-    return int(grid[0]), int(grid[1])
+    return grid
 
 
 def regular_control_points(control_grid) -> np.ndarray:
