@@ -9,9 +9,21 @@ Example:
 
 __version__ = "0.1.0"
 
-# Importing the package registers every serialisable class (layers, metrics),
-# so `keras.saving.load_model` works after `import keras_segattn`.
-from keras_segattn import layers, training  # noqa: E402
-from keras_segattn.registry import build_model, list_models, register_model  # noqa: E402
+# Importing the package registers every serialisable class (layers, metrics,
+# the model families' own layers), so `keras.saving.load_model` works after
+# `import keras_segattn`; importing `models` once runs every family's
+# registration (the registry itself imports no model).
+from keras_segattn import layers, models, tasks, training  # noqa: E402
+from keras_segattn.registry import build_model, get_spec, list_models, register_model  # noqa: E402
 
-__all__ = ["build_model", "list_models", "register_model", "layers", "training", "__version__"]
+__all__ = [
+    "build_model",
+    "list_models",
+    "get_spec",
+    "register_model",
+    "layers",
+    "models",
+    "tasks",
+    "training",
+    "__version__",
+]

@@ -89,6 +89,49 @@ def plot_segmentation(
     return path
 
 
+def plot_classification(images, logits, path, *, labels=None, class_names=None, title=None):
+    """Save a row of images titled with their predicted class and probability to ``path`` (PNG).
+
+    Args:
+        images: ``(N, H, W, 1 or 3)`` raw pixels in [0, 255].
+        logits: ``(N, C)`` class scores (softmax is applied here).
+        labels: optional ``(N,)`` true classes (shown as "true k").
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_classification
+        >>> path = os.path.join(tempfile.mkdtemp(), "cls.png")
+        >>> plot_classification(np.zeros((2, 8, 8, 1)), np.eye(2), path) == path
+        True
+    """
+    plt = _pyplot()
+    images = np.asarray(images, dtype=float)
+    logits = np.asarray(logits, dtype=float)
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(1.8 * n, 2.1), squeeze=False)
+    for i in range(n):
+        ax = axes[0, i]
+        image = np.clip(images[i], 0, 255).astype(np.uint8)
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+        k = int(probabilities[i].argmax())
+        name = class_names[k] if class_names else str(k)
+        text = f"{name} ({probabilities[i, k]:.2f})"
+        if labels is not None:
+            text += f"\ntrue {labels[i]}"
+        ax.set_title(text, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_alignment(alignment, source_tokens, target_tokens, path, *, title=None):
     """Save attention alignment heatmap(s) to ``path`` (PNG): rows are output tokens, columns source tokens.
 

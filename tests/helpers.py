@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_segattn.registry import get_spec
+from keras_segattn.tasks import get_task, task_of
 
 
 # --------------------------------------------------------------------- shapes
@@ -118,66 +119,19 @@ def check_layer(
 
 
 # --------------------------------------------------------------------- models
-def sample_batch(model, task, batch_size=2, size=None, seed=0):
-    """Real inputs and labels for ``model`` of ``task`` from the embedded data."""
-    from keras_segattn.data import SHAPES, synthetic_shapes_arrays
-
-    if task == "semantic_segmentation":
-        shape = model.inputs[0].shape
-        height = shape[1] or (size[0] if size else 48)
-        width = shape[2] or (size[1] if size else 80)
-        num_classes = int(model.outputs[0].shape[-1])
-        gen_classes = max(2, min(num_classes, len(SHAPES) + 1))
-        side = max(height, width)
-        images, labels = synthetic_shapes_arrays(
-            "validation", batch_size, image_size=max(side, 16), num_classes=gen_classes, seed=seed
-        )
-        return images[:, :height, :width].astype("float32"), labels[:, :height, :width].astype("int32")
-    if task == "translation":
-        from keras_segattn.data.defaults import translation_data
-
-        inputs, labels = translation_data(model, "validation", batch_size, seed=seed)
-        return inputs[0], labels
-    if task == "image_classification":
-        from keras_segattn.data.defaults import classification_data
-
-        (images,), labels = classification_data(model, "validation", batch_size, seed)
-        return images, labels
-    raise NotImplementedError(f"sample_batch: no embedded data for task {task!r} yet")
+# Everything task-specific (data, loss, compile recipe, brief training) comes
+# from the model's Task, so a family outside the package is checked the same way.
+def sample_batch(model, task=None, batch_size=2, size=None, seed=0):
+    """Real inputs and labels for ``model`` from its task's embedded data."""
+    return task_of(model, task).sample_batch(model, batch_size=batch_size, seed=seed, size=size)
 
 
 def loss_for_task(task):
-    if task == "semantic_segmentation":
-        from keras_segattn.training import segmentation_loss
-
-        return segmentation_loss()
-    if task == "translation":
-        from keras_segattn.training.translation import translation_loss
-
-        loss = translation_loss()
-        # The model returns [logits, alignment]; only the logits carry a loss.
-        return lambda y, outputs: loss(y, outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-    if task == "image_classification":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    raise NotImplementedError(task)
+    return get_task(task).loss()
 
 
-def compile_for_task(model, task, jit_compile=True, learning_rate=1e-3):
-    if task == "semantic_segmentation":
-        from keras_segattn.training import compile_segmentation
-
-        return compile_segmentation(
-            model, int(model.outputs[0].shape[-1]), learning_rate=learning_rate, jit_compile=jit_compile
-        )
-    if task == "translation":
-        from keras_segattn.training.translation import compile_translation
-
-        return compile_translation(model, learning_rate=learning_rate, jit_compile=jit_compile)
-    if task == "image_classification":
-        from keras_segattn.training.classification import compile_classification
-
-        return compile_classification(model, learning_rate=learning_rate, jit_compile=jit_compile)
-    raise NotImplementedError(task)
+def compile_for_task(model, task=None, jit_compile=True, learning_rate=1e-3):
+    return task_of(model, task).compile(model, learning_rate=learning_rate, jit_compile=jit_compile)
 
 
 def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save=True):
@@ -185,7 +139,9 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     spec = get_spec(name)
     model = spec.build(name=name, **(overrides or {}))
     assert model.name == name
-    x, y = sample_batch(model, spec.task, batch_size=batch_size, size=size)
+    task = get_task(spec.task)
+    assert task_of(model) is task, f"{name}: build_model's model does not carry its task"
+    x, y = sample_batch(model, task, batch_size=batch_size, size=size)
 
     # Shapes: symbolic == eager == compute_output_shape.
     eager = _flat(model(x, training=False))
@@ -218,7 +174,7 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
         gc.collect()
 
     # Gradients for every trainable weight exist and are finite.
-    loss_fn = loss_for_task(spec.task)
+    loss_fn = task.loss()
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
     grads = tape.gradient(loss, model.trainable_weights)
@@ -227,7 +183,7 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
         assert np.all(np.isfinite(keras.ops.convert_to_numpy(g))), f"{name}: non-finite gradient for {w.path}"
 
     # One fit step under XLA: finite loss, weights move.
-    compile_for_task(model, spec.task, jit_compile=True)
+    task.compile(model, learning_rate=1e-3, jit_compile=True)
     before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0]), f"{name}: XLA fit step loss is not finite"
@@ -236,29 +192,8 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     return model
 
 
-def quick_train(name, steps=60, batch_size=16, seed=0):
+def quick_train(name, seed=0):
     """Build ``name`` and train it briefly on its embedded data (decisive outputs for int8 gates)."""
     spec = get_spec(name)
     keras.utils.set_random_seed(seed)
-    model = spec.build(name=name)
-    if spec.task == "image_classification":
-        return _quick_train_classifier(model, spec.task, seed)
-    x, y = sample_batch(model, spec.task, batch_size=batch_size * 4, size=(64, 64), seed=seed)
-    compile_for_task(model, spec.task, jit_compile=False, learning_rate=2e-3)
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch_size)
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return model
-
-
-def _quick_train_classifier(model, task, seed, examples=4096, steps=1200, batch_size=32):
-    """Classifiers need held-out accuracy for decisive logits: 64 memorised digits
-    leave test logits near-tied, and int8 then flips argmaxes (measured: 2 of 32
-    for digits_cnn_tiny). 1200 steps on 4096 embedded training digits give
-    int8 argmax agreement 0.99 on 512 test digits for both tiny digit models."""
-    from keras_segattn.data.defaults import classification_data
-
-    (x,), y = classification_data(model, "train", examples, seed)
-    compile_for_task(model, task, jit_compile=False, learning_rate=2e-3)
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(examples, seed=seed).repeat().batch(batch_size)
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return model
+    return spec.task_object.quick_fit(spec.build(name=name), seed=seed)

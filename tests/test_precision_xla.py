@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import keras_segattn as ksa
-from keras_segattn.registry import get_spec
 from keras_segattn.training import precision_policy
 from tests.helpers import compile_for_task, sample_batch
 
@@ -13,7 +12,6 @@ from tests.helpers import compile_for_task, sample_batch
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
 def test_xla_fit_step_under_mixed_precision(name, precision):
-    spec = get_spec(name)
     with precision_policy(precision):
         model = ksa.build_model(name)
     assert keras.config.dtype_policy().name == "float32"  # restored
@@ -21,8 +19,8 @@ def test_xla_fit_step_under_mixed_precision(name, precision):
     assert any(layer.compute_dtype == compute for layer in model.layers)
     for output in model.outputs:
         assert output.dtype == "float32", f"{name}: head must stay float32 under {precision}"
-    x, y = sample_batch(model, spec.task, batch_size=2)
-    compile_for_task(model, spec.task, jit_compile=True)
+    x, y = sample_batch(model, batch_size=2)
+    compile_for_task(model, jit_compile=True)
     if precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     before = [w.numpy().copy() for w in model.trainable_weights]
