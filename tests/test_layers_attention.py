@@ -352,12 +352,12 @@ def test_decoder_single_step_passes_shared_helper(tmp_path):
 @pytest.mark.parametrize(
     "factory,message",
     [
-        (lambda: BahdanauAttention(0), "units must be a positive int, received 0"),
-        (lambda: LuongAttention("cosine"), "score must be one of"),
+        (lambda: BahdanauAttention(0), "BahdanauAttention: units must be a positive int, received 0"),
+        (lambda: LuongAttention("cosine"), "LuongAttention: score must be one of 'dot', 'general', 'concat', received 'cosine'"),
         (lambda: LuongAttention("dot", units=4), "units applies to score='concat' only"),
-        (lambda: AttentionGRUDecoder(8, attention="hard"), "attention must be one of"),
+        (lambda: AttentionGRUDecoder(8, attention="hard"), "AttentionGRUDecoder: attention must be one of 'bahdanau', 'luong', received 'hard'"),
         (lambda: AttentionGRUDecoder(8, attention="luong", attention_units=3), "attention_units applies to"),
-        (lambda: Maxout(0), "pieces must be a positive int"),
+        (lambda: Maxout(0), "Maxout: pieces must be a positive int, received 0"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(factory, message):
@@ -367,7 +367,7 @@ def test_bad_arguments_raise_clear_errors(factory, message):
 
 def test_bad_shapes_raise_clear_errors():
     query, values, mask = make_inputs()
-    with pytest.raises(ValueError, match="values must have rank 3"):
+    with pytest.raises(ValueError, match=r"BahdanauAttention: values must be of rank 3 \(batch, source_steps, value_dim\), received shape \(3, 4\)"):
         BahdanauAttention(4)(query, values[:, 0])
     with pytest.raises(ValueError, match="mask has 3 source steps but values have 6"):
         BahdanauAttention(4)(query, values, mask=mask[:, :3])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_segattn.validation import check_rank, message
+
 
 def _is_shape(value) -> bool:
     return isinstance(value, (tuple, list)) and all(v is None or isinstance(v, int) for v in value)
@@ -31,20 +33,14 @@ def split_shapes(layer: str, query_shape, values_shape=None, mask_shape=None):
     query_shape, values_shape = tuple(query_shape), tuple(values_shape)
     if len(query_shape) not in (2, 3):
         raise ValueError(
-            f"{layer}: query must have rank 2 (batch, query_dim) or 3 (batch, query_steps, "
-            f"query_dim), received shape {query_shape}."
-        )
-    if len(values_shape) != 3:
-        raise ValueError(
-            f"{layer}: values must have rank 3 (batch, source_steps, value_dim), received shape "
-            f"{values_shape}."
-        )
-    if mask_shape is not None:
-        mask_shape = tuple(mask_shape)
-        if len(mask_shape) != 2:
-            raise ValueError(
-                f"{layer}: mask must have rank 2 (batch, source_steps), received shape {mask_shape}."
+            message(
+                layer, "query", "of rank 2 (batch, query_dim) or 3 (batch, query_steps, query_dim)",
+                f"shape {query_shape}",
             )
+        )
+    check_rank(layer, "values", values_shape, 3, "(batch, source_steps, value_dim)")
+    if mask_shape is not None:
+        mask_shape = check_rank(layer, "mask", mask_shape, 2, "(batch, source_steps)")
         if None not in (mask_shape[1], values_shape[1]) and mask_shape[1] != values_shape[1]:
             raise ValueError(
                 f"{layer}: mask has {mask_shape[1]} source steps but values have {values_shape[1]}."

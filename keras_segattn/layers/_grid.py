@@ -14,37 +14,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-
-def int_pair(value) -> tuple[int, int] | None:
-    """``value`` as a tuple of two (non-bool) ints, or None if it is not one."""
-    try:
-        pair = tuple(value)
-    except TypeError:
-        return None
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair):
-        return None
-    return int(pair[0]), int(pair[1])
+from keras_segattn.validation import check_bool, check_int_pair, hint, message
 
 
 def normalize_output_size(output_size, layer: str) -> tuple[int, int]:
-    """``(H, W)`` of positive ints, or a clear ``ValueError``."""
-    size = int_pair(output_size)
-    if size is None:
-        raise ValueError(
-            f"{layer}: output_size must be a tuple of two positive ints (height, width), "
-            f"received {output_size!r}."
-        )
-    if min(size) < 1:
-        raise ValueError(
-            f"{layer}: output_size must be positive (height, width >= 1), received {output_size!r}."
-        )
-    return size
-
-
-def check_bool(value, layer: str, argument: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{layer}: {argument} must be True or False, received {value!r}.")
-    return bool(value)
+    """``(H, W)`` of positive ints, or a ``ValueError`` in the one format."""
+    with hint("It is the (height, width) of the output."):
+        return check_int_pair(layer, "output_size", output_size)
 
 
 def coordinates_1d(n: int, align_corners: bool) -> np.ndarray:
@@ -73,9 +49,7 @@ def check_theta_shape(shape, layer: str, accepted: tuple, meaning: str):
     shape = None if shape is None else tuple(shape)
     if shape is None or tuple(shape[1:]) not in [tuple(a) for a in accepted]:
         options = " or ".join(str(("batch",) + tuple(a)).replace("'", "") for a in accepted)
-        raise ValueError(
-            f"{layer}: theta must have shape {options} ({meaning}), received shape {shape}."
-        )
+        raise ValueError(message(layer, "theta", f"of shape {options} ({meaning})", f"shape {shape}"))
     return shape
 
 
@@ -93,7 +67,7 @@ class GridGenerator(keras.layers.Layer):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.output_size = normalize_output_size(output_size, name)
-        self.align_corners = check_bool(align_corners, name, "align_corners")
+        self.align_corners = check_bool(name, "align_corners", align_corners)
         self._grid = base_grid(*self.output_size, self.align_corners)
 
     def _homogeneous_grid(self) -> np.ndarray:

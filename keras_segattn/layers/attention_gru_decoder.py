@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_segattn.layers._utils import check_positive_int
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.layers.luong_attention import SCORES, LuongAttention
+from keras_segattn.validation import check_choice, check_positive_int
 
 ATTENTIONS = ("bahdanau", "luong")
 
@@ -82,15 +82,11 @@ class AttentionGRUDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "AttentionGRUDecoder", "units")
-        if attention not in ATTENTIONS:
-            raise ValueError(
-                f"AttentionGRUDecoder: attention must be one of {ATTENTIONS}, received {attention!r}."
-            )
-        if score not in SCORES:
-            raise ValueError(f"AttentionGRUDecoder: score must be one of {SCORES}, received {score!r}.")
+        self.units = check_positive_int("AttentionGRUDecoder", "units", units)
+        check_choice("AttentionGRUDecoder", "attention", attention, ATTENTIONS)
+        check_choice("AttentionGRUDecoder", "score", score, SCORES)
         if attention_units is not None:
-            check_positive_int(attention_units, "AttentionGRUDecoder", "attention_units")
+            attention_units = check_positive_int("AttentionGRUDecoder", "attention_units", attention_units)
             if attention == "luong" and score != "concat":
                 raise ValueError(
                     "AttentionGRUDecoder: attention_units applies to attention='bahdanau' or "

@@ -10,7 +10,7 @@ from keras_segattn.layers._attention_utils import (
     split_inputs,
     split_shapes,
 )
-from keras_segattn.layers._utils import check_positive_int
+from keras_segattn.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -66,7 +66,7 @@ class BahdanauAttention(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "BahdanauAttention", "units")
+        self.units = check_positive_int("BahdanauAttention", "units", units)
         self.query_projection = keras.layers.Dense(self.units, use_bias=False, name="query_projection")
         self.key_projection = keras.layers.Dense(self.units, use_bias=False, name="key_projection")
         self.score = keras.layers.AdditiveAttention(use_scale=True, name="score")

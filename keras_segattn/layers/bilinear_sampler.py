@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_segattn.layers._grid import check_bool, coordinate_dtype
+from keras_segattn.layers._grid import coordinate_dtype
+from keras_segattn.validation import check_bool, check_choice, check_rank, message
 
 PADDINGS = ("zeros", "border")
 
@@ -89,12 +90,8 @@ class BilinearSampler(keras.layers.Layer):
 
     def __init__(self, padding="zeros", align_corners=True, **kwargs):
         super().__init__(**kwargs)
-        if padding not in PADDINGS:
-            raise ValueError(
-                f"BilinearSampler: padding must be 'zeros' or 'border', received {padding!r}."
-            )
-        self.padding = padding
-        self.align_corners = check_bool(align_corners, "BilinearSampler", "align_corners")
+        self.padding = check_choice("BilinearSampler", "padding", padding, PADDINGS)
+        self.align_corners = check_bool("BilinearSampler", "align_corners", align_corners)
 
     def _check(self, shapes):
         if not isinstance(shapes, (list, tuple)) or len(shapes) != 2:
@@ -102,15 +99,13 @@ class BilinearSampler(keras.layers.Layer):
                 f"BilinearSampler: inputs must be a list [images, grid], received {shapes!r}."
             )
         images, grid = (None if s is None else tuple(s) for s in shapes)
-        if images is None or len(images) != 4:
-            raise ValueError(
-                "BilinearSampler: images must have rank 4 (batch, height, width, channels), "
-                f"received shape {images}."
-            )
+        check_rank("BilinearSampler", "images", images, 4, "(batch, height, width, channels)")
         if grid is None or len(grid) != 4 or grid[-1] != 2:
             raise ValueError(
-                "BilinearSampler: grid must have shape (batch, out_height, out_width, 2) holding "
-                f"(x, y), received shape {grid}."
+                message(
+                    "BilinearSampler", "grid", "of shape (batch, out_height, out_width, 2) holding (x, y)",
+                    f"shape {grid}",
+                )
             )
         if images[0] is not None and grid[0] is not None and images[0] != grid[0]:
             raise ValueError(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_segattn.validation import check_rank
+
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
 class CropToReference(keras.layers.Layer):
@@ -34,11 +36,7 @@ class CropToReference(keras.layers.Layer):
                 f"CropToReference: inputs must be a list [x, reference], received {shapes!r}."
             )
         for name, shape in zip(("x", "reference"), shapes):
-            if shape is None or len(shape) != 4:
-                raise ValueError(
-                    f"CropToReference: {name} must have rank 4 (batch, height, width, channels), "
-                    f"received shape {shape}."
-                )
+            check_rank("CropToReference", name, shape, 4, "(batch, height, width, channels)")
         for axis, label in ((1, "height"), (2, "width")):
             big, small = shapes[0][axis], shapes[1][axis]
             if big is not None and small is not None and small > big:

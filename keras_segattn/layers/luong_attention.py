@@ -10,6 +10,7 @@ from keras_segattn.layers._attention_utils import (
     split_inputs,
     split_shapes,
 )
+from keras_segattn.validation import check_choice, check_optional_int
 
 SCORES = ("dot", "general", "concat")
 
@@ -54,15 +55,13 @@ class LuongAttention(keras.layers.Layer):
 
     def __init__(self, score="general", units=None, **kwargs):
         super().__init__(**kwargs)
-        if score not in SCORES:
-            raise ValueError(f"LuongAttention: score must be one of {SCORES}, received {score!r}.")
+        check_choice("LuongAttention", "score", score, SCORES)
         if units is not None and score != "concat":
             raise ValueError(
                 f"LuongAttention: units applies to score='concat' only, received units={units!r} "
                 f"with score={score!r}."
             )
-        if units is not None and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
-            raise ValueError(f"LuongAttention: units must be a positive int or None, received {units!r}.")
+        units = check_optional_int("LuongAttention", "units", units, minimum=1)
         self.score_name = score
         self.units = units
         self.query_projection = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_segattn.layers._utils import check_positive_int
+from keras_segattn.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -33,7 +33,7 @@ class Maxout(keras.layers.Layer):
 
     def __init__(self, pieces=2, **kwargs):
         super().__init__(**kwargs)
-        self.pieces = check_positive_int(pieces, "Maxout", "pieces")
+        self.pieces = check_positive_int("Maxout", "pieces", pieces)
         self.supports_masking = True
 
     def _check(self, input_shape):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_segattn.layers._utils import check_positive_int
+from keras_segattn.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -37,7 +37,7 @@ class PadToMultiple(keras.layers.Layer):
 
     def __init__(self, multiple, **kwargs):
         super().__init__(**kwargs)
-        self.multiple = check_positive_int(multiple, "PadToMultiple", "multiple")
+        self.multiple = check_positive_int("PadToMultiple", "multiple", multiple)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def _padded(self, size):

@@ -7,8 +7,7 @@ import math
 import keras
 import numpy as np
 
-from keras_segattn.layers._grid import check_bool, normalize_output_size
-from keras_segattn.layers._utils import check_rank
+from keras_segattn.layers._grid import normalize_output_size
 from keras_segattn.layers.affine_grid_generator import AffineGridGenerator
 from keras_segattn.layers.bilinear_sampler import PADDINGS, BilinearSampler
 from keras_segattn.layers.projective_grid_generator import ProjectiveGridGenerator
@@ -16,6 +15,7 @@ from keras_segattn.layers.tps_grid_generator import (
     ThinPlateSplineGridGenerator,
     _check_control_grid,
 )
+from keras_segattn.validation import check_bool, check_choice, check_rank
 
 #: ``transform=`` name -> grid generator.
 TRANSFORMS = {
@@ -116,13 +116,8 @@ class SpatialTransformer(keras.layers.Layer):
         super().__init__(**kwargs)
         name = "SpatialTransformer"
         self.output_size = normalize_output_size(output_size, name)
-        if transform not in TRANSFORMS:
-            raise ValueError(
-                f"{name}: unknown transform {transform!r}; expected one of "
-                f"{', '.join(repr(t) for t in TRANSFORMS)}."
-            )
-        if padding not in PADDINGS:
-            raise ValueError(f"{name}: padding must be 'zeros' or 'border', received {padding!r}.")
+        transform = check_choice(name, "transform", transform, TRANSFORMS)
+        padding = check_choice(name, "padding", padding, PADDINGS)
         if localization is not None and not isinstance(localization, keras.layers.Layer):
             raise TypeError(
                 f"{name}: localization must be a Keras layer or model mapping the input to "
@@ -131,9 +126,9 @@ class SpatialTransformer(keras.layers.Layer):
         self.transform = transform
         self.control_grid = _check_control_grid(control_grid, name)
         self.padding = padding
-        self.align_corners = check_bool(align_corners, name, "align_corners")
-        self.return_theta = check_bool(return_theta, name, "return_theta")
-        self.return_grid = check_bool(return_grid, name, "return_grid")
+        self.align_corners = check_bool(name, "align_corners", align_corners)
+        self.return_theta = check_bool(name, "return_theta", return_theta)
+        self.return_grid = check_bool(name, "return_grid", return_grid)
         self._user_localization = localization
         self.localization = localization if localization is not None else default_localization()
 
@@ -164,7 +159,7 @@ class SpatialTransformer(keras.layers.Layer):
         return self.grid_generator.identity_theta()
 
     def _check_input(self, input_shape):
-        check_rank(input_shape, 4, "SpatialTransformer", "inputs", "(batch, height, width, channels)")
+        check_rank("SpatialTransformer", "inputs", input_shape, 4, "(batch, height, width, channels)")
         if any(d is None for d in input_shape[1:]):
             raise ValueError(
                 "SpatialTransformer: the input height, width and channels must be known (the "

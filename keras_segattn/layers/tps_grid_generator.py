@@ -6,17 +6,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.layers._grid import GridGenerator, coordinate_dtype, int_pair
+from keras_segattn.layers._grid import GridGenerator, coordinate_dtype
+from keras_segattn.validation import check_int_pair, hint
 
 
 def _check_control_grid(control_grid, layer):
-    grid = int_pair(control_grid)
-    if grid is None or min(grid) < 2:
-        raise ValueError(
-            f"{layer}: control_grid must be a tuple of two ints >= 2 (rows, columns of control "
-            f"points), received {control_grid!r}."
-        )
-    return grid
+    with hint("It is the (rows, columns) of control points."):
+        return check_int_pair(layer, "control_grid", control_grid, minimum=2)
 
 
 def regular_control_points(control_grid) -> np.ndarray:
