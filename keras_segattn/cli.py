@@ -8,14 +8,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
 DEMO_MODEL = "deconvnet_tiny"
 
 
+# TensorFlow's C++ start-up lines (I0000/W0000/E0000..., "All log messages before
+# absl::InitializeLog()", the CPU-instructions notice) are written to file
+# descriptor 2 before any Python logging setting can apply, so they are filtered
+# there; every other line passes through.
+_TF_NOISE = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog|"
+    r"To enable the following instructions:|.*rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
 def _quiet_tensorflow():
+    """Drop TensorFlow's C++ log lines from this process's stderr (the CLI, unless --verbose)."""
+    import atexit
+    import threading
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as pipe, os.fdopen(original, "wb", buffering=0) as out:
+            for line in pipe:
+                if not _TF_NOISE.match(line.decode("utf-8", "replace")):
+                    out.write(line)
+
+    thread = threading.Thread(target=pump, name="tf-log-filter", daemon=True)
+    thread.start()
+
+    def restore():
+        sys.stderr.flush()
+        saved = os.dup(original)
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
+        os.close(saved)
+        thread.join(timeout=5)
+
+    atexit.register(restore)
 
 
 def _load_model(path_or_name: str, **overrides):
@@ -27,7 +65,14 @@ def _load_model(path_or_name: str, **overrides):
     if path_or_name.endswith(".keras"):
         if not os.path.exists(path_or_name):
             raise SystemExit(f"error: model file {path_or_name!r} does not exist.")
-        return keras.saving.load_model(path_or_name)
+        try:
+            return keras.saving.load_model(path_or_name)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(
+                f"error: could not load {path_or_name!r}: {str(error).splitlines()[0][:300]} "
+                "(files with keras_segattn layers load after `import keras_segattn`; in Python, add that line "
+                "before keras.saving.load_model)."
+            ) from None
     try:
         return ksa.build_model(path_or_name, **overrides)
     except ValueError as error:
@@ -36,6 +81,23 @@ def _load_model(path_or_name: str, **overrides):
 
 def _num_classes(model) -> int:
     return int(model.outputs[0].shape[-1])
+
+
+def _task(model, name=None):
+    from keras_segattn.tasks import task_of
+
+    try:
+        return task_of(model, name)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _run(step, *args, **kwargs):
+    """A task step whose bad-input errors become one-line CLI errors."""
+    try:
+        return step(*args, **kwargs)
+    except (ValueError, NotImplementedError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 # ---------------------------------------------------------------- commands
@@ -79,12 +141,7 @@ def _save_freq(value: str):
 def cmd_train(args):
     # The strategy comes first: multi-worker collectives must be configured
     # before TensorFlow's runtime starts.
-    from keras_segattn.training import (
-        describe_strategy,
-        get_strategy,
-        precision_policy,
-        train_segmentation,
-    )
+    from keras_segattn.training import describe_strategy, get_strategy, precision_policy
     from keras_segattn.training.backup import _is_chief
 
     try:
@@ -112,37 +169,33 @@ def cmd_train(args):
                 model = build_model(args.model, **overrides)
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
+    task = _task(model, args.task)
     callbacks = []
     if args.tensorboard_dir:
         callbacks.append(keras.callbacks.TensorBoard(args.tensorboard_dir))
     if args.checkpoint_best:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                args.checkpoint_best, monitor="val_mean_iou", mode="max", save_best_only=True
-            )
-        )
+        monitor, mode = task.monitor
+        callbacks.append(keras.callbacks.ModelCheckpoint(args.checkpoint_best, monitor=monitor, mode=mode, save_best_only=True))
+    # Task-specific options: None means "not given" (a task refuses options it has no use for).
+    options = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "lr_schedule": args.lr_schedule}
     start = time.perf_counter()
-    model, history = train_segmentation(
+    model, history = _run(
+        task.train,
         model,
-        num_classes=args.num_classes,
-        data=args.data,
-        data_dir=args.data_dir,
         train_examples=args.train_examples,
         val_examples=args.val_examples,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule,
-        image_size=args.image_size,
         seed=args.seed,
         time_limit=args.time_limit,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         strategy=strategy,
-        precision=args.precision,
         backup_dir=args.backup_dir,
         save_freq=args.save_freq,
         callbacks=callbacks,
         verbose=2,
+        **options,
     )
     seconds = time.perf_counter() - start
     if _is_chief():
@@ -153,6 +206,7 @@ def cmd_train(args):
         json.dumps(
             {
                 "model": model.name,
+                "task": task.name,
                 "output": args.output,
                 "train_seconds": round(seconds, 1),
                 "resumed_from_step": history.resumed_from,
@@ -166,21 +220,11 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from keras_segattn.training import evaluate_segmentation
-
     model = _load_model(args.model)
-    metrics, _ = evaluate_segmentation(model, args.data, args.examples, args.seed, data_dir=args.data_dir)
-    print(json.dumps({"model": model.name, "data": args.data, **metrics}))
+    task = _task(model, args.task)
+    metrics = _run(task.evaluate, model, examples=args.examples, seed=args.seed, data=args.data, data_dir=args.data_dir)
+    print(json.dumps({"model": model.name, "task": task.name, **({"data": args.data} if args.data else {}), **metrics}))
     return 0
-
-
-def _default_output(model_name, fmt, quantize, out_dir=None):
-    if fmt == "savedmodel":
-        return os.path.join(out_dir or "saved_models", model_name)
-    if fmt == "onnx":
-        return os.path.join(out_dir or "saved_models", f"{model_name}.onnx")
-    suffix = f"_{quantize}" if quantize else ""
-    return os.path.join(out_dir or "tflite", f"{model_name}{suffix}.tflite")
 
 
 def _representative(spec: str | None):
@@ -196,6 +240,7 @@ def _representative(spec: str | None):
 
 def cmd_export(args):
     from keras_segattn.export import FlexOpsRequired, ParityError, export
+    from keras_segattn.export.formats import backend
 
     if args.quantize and args.format != "tflite":
         raise SystemExit(f"error: --quantize applies to --format tflite only (received --format {args.format}).")
@@ -205,7 +250,7 @@ def cmd_export(args):
             "or --embedded-representative-data to use the model's embedded training data."
         )
     model = _load_model(args.model)
-    output = args.output or _default_output(model.name, args.format, args.quantize)
+    output = args.output or backend(args.format).default_path(model.name, args.quantize)
     try:
         manifest = export(
             model,
@@ -215,6 +260,8 @@ def cmd_export(args):
             representative_data=_representative(args.representative_data),
             parity_samples=args.parity_samples,
             allow_flex=args.allow_flex,
+            task=args.task,
+            overwrite=args.overwrite,
             verbose=True,
         )
     except (ValueError, FlexOpsRequired, ParityError) as error:
@@ -234,6 +281,7 @@ def cmd_inspect(args):
         print(json.dumps(info, indent=2))
         return 0
     print(f"{info['path']}  [{info['format']}]  {info['size_bytes'] / 1e6:.2f} MB")
+    print(f"  {'verified' if info['verified'] else 'UNVERIFIED'}: {info['verification']}")
     for kind in ("inputs", "outputs"):
         for name, t in info[kind].items():
             quant = t.get("quantization")
@@ -249,19 +297,10 @@ def cmd_inspect(args):
 
 
 def cmd_predict(args):
-    import numpy as np
-    from PIL import Image
-
-    from keras_segattn.visualize import plot_segmentation
-
     model = _load_model(args.model)
-    image = np.asarray(Image.open(args.image).convert("RGB"), dtype="float32")
-    size = model.inputs[0].shape[1:3]
-    if size[0] is not None and tuple(image.shape[:2]) != tuple(size):
-        image = np.asarray(Image.fromarray(image.astype("uint8")).resize((size[1], size[0])), "float32")
-    logits = np.asarray(model(image[None], training=False))
-    plot_segmentation(image[None], None, logits, args.output, num_classes=_num_classes(model))
-    print(f"wrote {args.output}")
+    task = _task(model, args.task)
+    result = _run(task.predict_file, model, args.input, args.output)
+    print(json.dumps({"model": model.name, "task": task.name, **result}))
     return 0
 
 
@@ -331,6 +370,8 @@ def run_demo(
 
     inference_copy(model).save(keras_path)
     common = {"parity_samples": parity_samples}
+    # The demo replaces its own earlier outputs (and only those: see export's overwrite).
+    common["overwrite"] = True
     manifests = [
         export(model, os.path.join(saved_models_dir, model.name), format="savedmodel", **common),
         export(model, os.path.join(saved_models_dir, f"{model.name}.onnx"), format="onnx", **common),
@@ -398,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segmentation and attention models (CS231n lecture 13) in Keras 3: "
         "list, train, evaluate, export (verified), inspect, predict, demo.",
     )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered models")
@@ -407,12 +449,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     def data_args(p):
-        p.add_argument("--data", default="synthetic", choices=["synthetic", "oxford_iiit_pet"],
-                       help="embedded synthetic shapes (default, no download) or Oxford-IIIT Pet via tfds")
+        p.add_argument("--data", choices=["synthetic", "oxford_iiit_pet"],
+                       help="segmentation: embedded synthetic shapes (default, no download) or Oxford-IIIT Pet "
+                       "via tfds; other tasks use their embedded data")
         p.add_argument("--data-dir", help="tensorflow_datasets data directory (for oxford_iiit_pet)")
         p.add_argument("--seed", type=int, default=0)
+        task_arg(p)
 
-    p = sub.add_parser("train", help="train a segmentation model and save it as .keras")
+    def task_arg(p):
+        p.add_argument("--task", help="the model's task when it cannot be known (a model built outside "
+                       "build_model): " + ", ".join(list_tasks()))
+
+    from keras_segattn.export.formats import BACKENDS, FORMATS
+    from keras_segattn.tasks import list_tasks
+
+    p = sub.add_parser("train", help="train any registered model on its task's embedded data and save it as .keras")
     p.add_argument("model", help="registered name (e.g. fcn8s_tiny) or a .keras file to continue")
     p.add_argument("--output", "-o", default="runs/model.keras")
     p.add_argument("--epochs", type=int, default=10)
@@ -420,11 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--train-examples", type=int, default=8000)
     p.add_argument("--val-examples", type=int, default=500)
-    p.add_argument("--image-size", type=int, help="for models with a dynamic input size (default 64)")
+    p.add_argument("--image-size", type=int, help="segmentation models with a dynamic input size (default 64)")
     p.add_argument("--num-classes", type=int)
     p.add_argument("--set", type=_override, action="append", metavar="KEY=VALUE",
                    help="builder argument override, JSON value (e.g. --set dropout=0 --set fc_units=1024)")
-    p.add_argument("--lr-schedule", choices=["cosine", "poly", "step", "constant"], default="cosine")
+    p.add_argument("--lr-schedule", choices=["cosine", "poly", "step", "constant"],
+                   help="segmentation: learning-rate schedule (default cosine; other tasks: warm-up + cosine)")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds")
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="XLA compilation (auto: Keras decides; on pays off on GPUs)")
@@ -435,11 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-freq", type=_save_freq, default="epoch", help="backup every N steps or 'epoch'")
     p.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism")
     p.add_argument("--tensorboard-dir", help="write TensorBoard logs here")
-    p.add_argument("--checkpoint-best", metavar="PATH.keras", help="keep the model with the best val_mean_iou")
+    p.add_argument("--checkpoint-best", metavar="PATH.keras",
+                   help="keep the model with the best validation metric of its task (e.g. val_mean_iou)")
     data_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="mean IoU and pixel accuracy on held-out data")
+    p = sub.add_parser("evaluate", help="held-out metrics of the model's task (mean IoU, accuracy, BLEU...)")
     p.add_argument("model", help=".keras file or registered name")
     p.add_argument("--examples", type=int, default=1000)
     data_args(p)
@@ -455,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Default outputs: saved_models/NAME, saved_models/NAME.onnx, tflite/NAME[_QUANT].tflite.",
     )
     p.add_argument("model", help=".keras file or registered name")
-    p.add_argument("--format", "-f", required=True, choices=["savedmodel", "tflite", "onnx"])
-    p.add_argument("--quantize", "-q", choices=["float16", "dynamic", "int8"],
+    p.add_argument("--format", "-f", required=True, choices=FORMATS)
+    p.add_argument("--quantize", "-q", choices=[q for q in BACKENDS["tflite"].quantizations if q],
                    help="TFLite quantisation (default float32); int8 needs calibration data")
     p.add_argument("--representative-data", metavar="FILE",
                    help="int8 calibration inputs: .npy (or the first array of a .npz), raw RGB in [0, 255]")
@@ -465,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="artifact path (a directory for savedmodel)")
     p.add_argument("--parity-samples", type=int, default=32, help="held-out examples the gate runs")
     p.add_argument("--allow-flex", action="store_true", help="TFLite: accept TensorFlow (Flex) ops")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an artifact keras_segattn wrote at the output path (anything else is never replaced)")
+    task_arg(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("inspect", help="describe an exported artifact (ops, inputs, quantisation)")
@@ -472,10 +528,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("predict", help="segment an image file and save a PNG")
-    p.add_argument("model")
-    p.add_argument("image")
-    p.add_argument("--output", "-o", default="prediction.png")
+    p = sub.add_parser(
+        "predict",
+        help="run a model on one input, print the result as JSON and save a picture",
+        description="Segmentation: an image file (PNG/JPEG, or .npy) -> class map picture and pixel counts. "
+        "Classification: an image -> class and top probabilities. Translation: a sentence -> its translation "
+        "and the alignment matrix (picture).",
+    )
+    p.add_argument("model", help=".keras file or registered name")
+    p.add_argument("input", help="an image file (.png, .jpg, .npy) or, for translation models, a sentence")
+    p.add_argument("--output", "-o", default="prediction.png", help="the picture (PNG)")
+    task_arg(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
@@ -493,8 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    _quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+    """The console script. Called with ``argv`` (tests), TensorFlow's C++ logs are left alone."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and "--verbose" not in words:
+        _quiet_tensorflow()
+    # --verbose is accepted anywhere on the line (it is read above, not by a command).
+    args = build_parser().parse_args([w for w in words if w != "--verbose"])
     return args.func(args)
 
 

@@ -32,7 +32,7 @@ def test_export_help_documents_formats_and_quantization():
         (["export", "no_such_model", "-f", "onnx"], "Unknown model name 'no_such_model'"),
         (["export", "missing.keras", "-f", "onnx"], "model file 'missing.keras' does not exist"),
         (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8", "--representative-data", "nope.npy"], "--representative-data 'nope.npy' does not exist"),
-        (["inspect", "nothing_here.tflite"], "no artifact at 'nothing_here.tflite'"),
+        (["inspect", "nothing_here.tflite"], "inspect: path must be an exported artifact, received 'nothing_here.tflite'"),
         (["train", "fcn8s_tiny", "--set", "widths"], "--set expects KEY=VALUE"),
         (["train", "fcn8s_tiny", "--save-freq", "0"], "--save-freq must be 'epoch' or a positive number of steps"),
         (["train", "fcn8s_tiny", "--set", "no_such_arg=1"], "unknown argument(s) ['no_such_arg']"),

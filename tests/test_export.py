@@ -109,37 +109,37 @@ def test_existing_artifact_is_kept_when_the_gate_fails(model, tmp_path, monkeypa
     good = export(model, path, format="tflite", verbose=False)
     monkeypatch.setattr(tflite, "run", lambda content, feed, **k: {"logits": np.zeros((32, 64, 64, 4), "float32")})
     with pytest.raises(ParityError):
-        export(model, path, format="tflite", verbose=False)
+        export(model, path, format="tflite", overwrite=True, verbose=False)
     assert json.load(open(path + ".json"))["sha256"] == good["sha256"]
     assert _files(tmp_path) == ["m.tflite", "m.tflite.json"]
 
 
 def test_bad_arguments(model, tmp_path):
-    with pytest.raises(ValueError, match="Unknown export format 'tflit'; expected one of savedmodel, tflite, onnx"):
+    with pytest.raises(ValueError, match="export: format must be one of savedmodel, tflite, onnx, received 'tflit'"):
         export(model, str(tmp_path / "m"), format="tflit")
     with pytest.raises(ValueError, match="quantize applies to format='tflite' only"):
         export(model, str(tmp_path / "m"), format="onnx", quantize="int8")
-    with pytest.raises(ValueError, match="quantize must be one of None, 'float16', 'dynamic', 'int8'; received 'int4'"):
+    with pytest.raises(ValueError, match="export: quantize must be one of None, 'float16', 'dynamic', 'int8', received 'int4'"):
         export(model, str(tmp_path / "m.tflite"), format="tflite", quantize="int4")
-    with pytest.raises(ValueError, match=r"writes a \.tflite file; received path .*m\.onnx"):
+    with pytest.raises(ValueError, match=r"export: path must end in \.tflite for format='tflite', received .*m\.onnx"):
         export(model, str(tmp_path / "m.onnx"), format="tflite")
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(ValueError, match="is not writable"):
         export(model, str(blocker / "m.tflite"), format="tflite")
-    with pytest.raises(TypeError, match="model must be a keras.Model"):
+    with pytest.raises(TypeError, match="export: model must be a keras.Model"):
         export("fcn8s", str(tmp_path / "m"))
 
 
 def test_unregistered_model_needs_parity_data(tmp_path):
     inputs = keras.Input((8, 8, 3))
     plain = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs), name="my_model")
-    with pytest.raises(ValueError, match="No embedded data is known for model 'my_model'.*pass parity_data"):
+    with pytest.raises(ValueError, match="export: parity_data is needed: model .my_model. has no known task.*task="):
         export(plain, str(tmp_path / "p.tflite"), format="tflite")
     x = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
     manifest = export(plain, str(tmp_path / "p.tflite"), format="tflite", parity_data=x, verbose=False)
     assert manifest["parity"]["source"] == "user data" and manifest["parity"]["samples"] == 4
-    with pytest.raises(ValueError, match=r"for int8, representative_data\) explicitly"):
+    with pytest.raises(ValueError, match="export: representative_data is needed: model .my_model. has no known task"):
         export(plain, str(tmp_path / "q.tflite"), format="tflite", quantize="int8", parity_data=x)
 
 
@@ -175,7 +175,7 @@ def test_inspect_reports_ops_and_quantization(model, tmp_path):
     assert info["format"] == "tflite" and info["ops"]["flex"] == []
     assert info["inputs"]["image"]["shape"] == [-1, 64, 64, 3]
     assert info["inputs"]["image"]["dtype"] == "float32"
-    with pytest.raises(ValueError, match="no artifact at"):
+    with pytest.raises(ValueError, match="inspect: path must be an exported artifact, received .*missing.tflite"):
         inspect_artifact(str(tmp_path / "missing.tflite"))
 
 

@@ -13,7 +13,8 @@ import pytest
 
 import keras_segattn as ksa
 from keras_segattn.export import UnsupportedTarget, export
-from keras_segattn.export.support import TARGETS, UNSUPPORTED
+from keras_segattn.export.formats import BACKENDS
+from keras_segattn.export.support import TARGETS, unsupported_reason
 from tests.helpers import quick_train
 
 pytestmark = pytest.mark.export
@@ -32,13 +33,13 @@ def trained(name):
 @pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
 def test_export_matrix(name, target, tmp_path):
     args = TARGETS[target]
-    suffix = {"savedmodel": "", "onnx": ".onnx", "tflite": ".tflite"}[args["format"]]
-    path = str(tmp_path / f"{name}_{target}{suffix}")
+    path = str(tmp_path / f"{name}_{target}{BACKENDS[args['format']].suffix or ''}")
     record = {"model": name, "target": target}
-    if (name, target) in UNSUPPORTED:
-        with pytest.raises(UnsupportedTarget, match=UNSUPPORTED[(name, target)][:40]):
+    reason = unsupported_reason(name, target)
+    if reason:
+        with pytest.raises(UnsupportedTarget, match=reason[:40]):
             export(trained(name), path, verbose=False, **args)
-        record.update(status="unsupported", reason=UNSUPPORTED[(name, target)])
+        record.update(status="unsupported", reason=reason)
     else:
         manifest = export(trained(name), path, verbose=False, **args)
         assert manifest["parity"]["passed"]

@@ -3,10 +3,11 @@
 Float exports (SavedModel, ONNX, TFLite float32) are compared output by output:
 the largest absolute difference divided by the output's scale (its largest
 absolute Keras value) must be within ``FLOAT_TOLERANCE``. Lossy exports
-(TFLite float16, dynamic-range, int8) are judged on the task: argmax agreement
-with Keras of at least ``MIN_AGREEMENT`` and, where labels are given, a
-task-metric drop (mean IoU for segmentation, accuracy for classification) of at
-most ``MAX_METRIC_DROP`` points (0-100 scale); their float errors are recorded.
+(TFLite float16, dynamic-range, int8) are judged by the model's Task
+(:meth:`keras_segattn.tasks.Task.gate`): by default argmax agreement with Keras
+of at least ``MIN_AGREEMENT`` and, where labels are given, a drop of the task's
+metric (mean IoU for segmentation, accuracy for classification) of at most
+``MAX_METRIC_DROP`` points (0-100 scale); their float errors are recorded.
 
 Models with argmax pooling switches (DeconvNet) are not continuous: where the
 two largest activations of a pooling window differ by less than float rounding,
@@ -38,6 +39,7 @@ __all__ = [
     "ParityError",
     "mean_iou",
     "compare_float",
+    "argmax_gate",
     "compare_task",
     "compare_translation",
 ]
@@ -158,37 +160,31 @@ def _argmax_agreement(reference: dict, actual: dict, min_agreement: float, posit
     return ref_cls, got_cls, report
 
 
-def compare_task(
+def argmax_gate(
     reference: dict,
     actual: dict,
+    labels=None,
     *,
-    task: str,
-    labels: np.ndarray | None = None,
+    metric: str = "accuracy",
+    score=None,
     num_classes: int | None = None,
-    min_agreement: float = MIN_AGREEMENT,
-    max_metric_drop: float = MAX_METRIC_DROP,
+    min_agreement: float | None = None,
+    max_metric_drop: float | None = None,
 ) -> dict:
-    """Quantised-export gate on the first output's argmax (class scores)."""
-    if task == "translation":
-        return compare_translation(
-            reference, actual, labels=labels, min_agreement=min_agreement, max_metric_drop=max_metric_drop
-        )
+    """Quantised-export gate on the first output's argmax (class scores).
+
+    The argmax agreement with Keras must reach ``min_agreement``; with
+    ``labels``, ``score(labels, argmax, num_classes)`` (0-1, e.g. mean IoU)
+    of the artifact may be at most ``max_metric_drop`` points below Keras'.
+    """
+    min_agreement = MIN_AGREEMENT if min_agreement is None else min_agreement
+    max_metric_drop = MAX_METRIC_DROP if max_metric_drop is None else max_metric_drop
     ref_cls, got_cls, report = _argmax_agreement(reference, actual, min_agreement)
     passed = report["argmax_agreement"] >= min_agreement
     if labels is not None:
         num_classes = num_classes or np.shape(reference[report["output"]])[-1]
-        if task == "semantic_segmentation":
-            metric, keras_value, artifact_value = (
-                "mean_iou",
-                mean_iou(labels, ref_cls, num_classes),
-                mean_iou(labels, got_cls, num_classes),
-            )
-        else:
-            metric, keras_value, artifact_value = (
-                "accuracy",
-                _accuracy(labels, ref_cls),
-                _accuracy(labels, got_cls),
-            )
+        score = score or (lambda y, p, n: _accuracy(y, p))
+        keras_value, artifact_value = score(labels, ref_cls, num_classes), score(labels, got_cls, num_classes)
         drop = 100.0 * (keras_value - artifact_value)
         report.update(
             {
@@ -204,13 +200,20 @@ def compare_task(
     return report
 
 
+def compare_task(reference: dict, actual: dict, *, task, labels: np.ndarray | None = None, **limits) -> dict:
+    """The quantised-export gate of ``task`` (a name or a :class:`~keras_segattn.tasks.Task`)."""
+    from keras_segattn.tasks import get_task
+
+    return get_task(task).gate(reference, actual, labels, **limits)
+
+
 def compare_translation(
     reference: dict,
     actual: dict,
     *,
     labels: np.ndarray | None = None,
-    min_agreement: float = MIN_AGREEMENT,
-    max_metric_drop: float = MAX_METRIC_DROP,
+    min_agreement: float | None = None,
+    max_metric_drop: float | None = None,
     pad_id: int = 0,
 ) -> dict:
     """Quantised-export gate of a teacher-forced translation model (first output: token logits).
@@ -220,6 +223,8 @@ def compare_translation(
     with labels, the drops of token accuracy and of sentence exact match (every
     real token right) must each stay within ``max_metric_drop`` points.
     """
+    min_agreement = MIN_AGREEMENT if min_agreement is None else min_agreement
+    max_metric_drop = MAX_METRIC_DROP if max_metric_drop is None else max_metric_drop
     real = None if labels is None else np.asarray(labels) != pad_id
     ref_tokens, got_tokens, report = _argmax_agreement(reference, actual, min_agreement, real)
     if real is None:

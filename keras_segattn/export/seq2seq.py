@@ -37,13 +37,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_segattn.export import publish
+from keras_segattn.export.formats import BACKENDS
 from keras_segattn.export.parity import FLOAT_TOLERANCE, ParityError
 
 __all__ = [
@@ -62,7 +62,7 @@ __all__ = [
 ENCODER_OUTPUTS = ("annotations", "keys", "initial_state", "source_mask")
 STEP_INPUTS = ("token", "state", "annotations", "keys", "source_mask")
 STEP_OUTPUTS = ("logits", "next_state", "alignment")
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = tuple(BACKENDS)
 
 
 # ------------------------------------------------------------ reference loop
@@ -234,7 +234,7 @@ def onnx_runners(encoder_path, step_path):
 # ------------------------------------------------------------- SavedModel
 def _translate_function(translator, beam_width, length_penalty):
     from keras_segattn.data.translation import END_ID, detokenize_tf, standardize
-    from keras_segattn.models._beam_search import beam_search
+    from keras_segattn.models.bahdanau_nmt.beam_search import beam_search
 
     length = translator.max_length
     vectorizer = translator.source_vectorizer
@@ -360,13 +360,16 @@ def export_translator(
     formats=FORMATS,
     parity_texts=None,
     tolerance=FLOAT_TOLERANCE,
+    overwrite=False,
     verbose=False,
 ):
     """Export ``translator`` (a :class:`~keras_segattn.models.bahdanau_nmt.Translator`) to ``directory``.
 
     Args:
         translator: the trained translator.
-        directory: output directory (replaced on success, untouched on failure).
+        directory: output directory (written on success, untouched on failure).
+            An existing one is replaced only if this library wrote it (its
+            ``manifest.json``) and ``overwrite=True``; anything else is refused.
         beam_width, length_penalty: the ``translate`` signature's decoding.
         formats: any of ``"savedmodel"``, ``"tflite"``, ``"onnx"``.
         parity_texts: source sentences for the checks (default: 32 held-out
@@ -374,6 +377,7 @@ def export_translator(
             an over-long sentence).
         tolerance: float tolerance of the alignment comparisons (and of
             :func:`~keras_segattn.export.export`'s gate on the pieces).
+        overwrite: replace a translator export this library wrote.
 
     Returns:
         The manifest (also written to ``directory/manifest.json``).
@@ -382,15 +386,18 @@ def export_translator(
         ParityError: a piece or the decode loop does not reproduce the library;
             nothing is written.
     """
-    from keras_segattn.export import _versions, export
+    from keras_segattn.export.exporter import _versions, export
 
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, received {formats!r}.")
-    directory = os.fspath(directory)
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
+        raise ValueError(f"export_translator: formats must be a non-empty subset of {FORMATS}, received {formats!r}.")
+    directory = publish.normalize(directory)
+    os.makedirs(os.path.dirname(os.path.abspath(directory)), exist_ok=True)
+    publish.recover(directory, None)
+    publish.check_target(
+        directory, manifest_path=None, directory=True, overwrite=overwrite, owned=_is_translator_export
+    )
     texts = list(parity_texts) if parity_texts is not None else default_parity_texts()
     with _quiet():
         source_ids, _, _, _ = translator.encode(texts, warn=False)
@@ -407,8 +414,9 @@ def export_translator(
         "files": {},
         "parity": {},
     }
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.", dir=parent)
-    try:
+    with publish.Staging(directory, None) as staging:
+        tmp = staging.artifact
+        os.makedirs(tmp)
         if "savedmodel" in formats:
             path = os.path.join(tmp, "saved_model")
             _write_savedmodel(translator, path, beam_width, length_penalty)
@@ -420,7 +428,7 @@ def export_translator(
             )
             manifest["parity"]["savedmodel"] = {**report, "decode_loop": loop, "passed": report["passed"] and loop["passed"]}
             manifest["files"]["savedmodel"] = "saved_model"
-        pieces = {"tflite": ".tflite", "onnx": ".onnx"}
+        pieces = {name: b.suffix for name, b in BACKENDS.items() if b.suffix}
         step_inputs = _step_parity_inputs(translator, source_ids) if set(formats) & set(pieces) else None
         for fmt, suffix in pieces.items():
             if fmt not in formats:
@@ -461,12 +469,18 @@ def export_translator(
             )
         manifest["versions"] = _versions()
         manifest["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        # The manifest lives inside the folder: the folder moves in as one unit.
         with open(os.path.join(tmp, "manifest.json"), "w") as fh:
             json.dump(manifest, fh, indent=2, default=float, ensure_ascii=False)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staging.publish()
     return manifest
+
+
+def _is_translator_export(directory: str) -> bool:
+    """A folder :func:`export_translator` wrote: its manifest.json lists files, parity and vocabularies."""
+    try:
+        with open(os.path.join(directory, "manifest.json")) as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"files", "parity", "source_vocabulary"} <= set(manifest)

@@ -1,11 +1,15 @@
-"""Export targets each model cannot reach, with the measured reason.
+"""Export targets a model cannot reach, with the measured reason.
 
-The export matrix test sweeps every registered tiny model over every target;
-a pair listed here must fail with :class:`UnsupportedTarget` naming the reason
-(and the README's matrix shows it), every other pair must pass the gate.
+A family states them where it registers its models
+(``register_model(..., export_unsupported={"tflite_int8": "reason"})``); the
+export matrix test sweeps every registered tiny model over every target: a
+pair with a reason must fail with :class:`UnsupportedTarget` naming it (and the
+README's matrix shows it), every other pair must pass the gate.
 """
 
 from __future__ import annotations
+
+__all__ = ["TARGETS", "UnsupportedTarget", "target_of", "unsupported_reason", "check_supported"]
 
 #: target name -> the export() arguments it stands for.
 TARGETS = {
@@ -14,20 +18,6 @@ TARGETS = {
     "tflite_int8": {"format": "tflite", "quantize": "int8"},
     "onnx": {"format": "onnx"},
 }
-
-#: (model name, target) -> reason. Empty: every model reaches every target.
-UNSUPPORTED: dict[tuple[str, str], str] = {}
-
-# Measured on bahdanau_nmt_tiny after the matrix's quick_train (32 embedded test
-# pairs); the paper-size model has the same GRU graph.
-_NMT_INT8 = (
-    "full-integer int8 of the GRU graph fails: the zero initial and padded GRU states calibrate to "
-    "zero-range tensors whose requantisation scales LiteRT's default XNNPACK delegate refuses "
-    "(failed to create XNNPACK runtime), and even without the delegate the argmax-token agreement is "
-    "0.90 (gate: 0.95, token accuracy -2.6 points). Use quantize='dynamic' (int8 weights, float "
-    "activations): agreement 0.996, it passes the gate."
-)
-UNSUPPORTED.update({("bahdanau_nmt_tiny", "tflite_int8"): _NMT_INT8, ("bahdanau_nmt", "tflite_int8"): _NMT_INT8})
 
 
 class UnsupportedTarget(ValueError):
@@ -41,9 +31,21 @@ def target_of(format: str, quantize) -> str | None:
     return None
 
 
-def check_supported(model_name: str, format: str, quantize) -> None:
-    reason = UNSUPPORTED.get((model_name, target_of(format, quantize)))
+def unsupported_reason(spec, target: str | None) -> str | None:
+    """The registered reason why ``spec`` (a ModelSpec or registered name) cannot reach ``target``."""
+    if isinstance(spec, str):
+        from keras_segattn.registry import find_spec
+
+        spec = find_spec(spec)
+    if spec is None or target is None:
+        return None
+    return spec.export_unsupported.get(target)
+
+
+def check_supported(spec, label: str, format: str, quantize) -> None:
+    """Raise :class:`UnsupportedTarget` if ``spec`` lists ``format``/``quantize`` as unsupported."""
+    reason = unsupported_reason(spec, target_of(format, quantize))
     if reason:
         raise UnsupportedTarget(
-            f"{model_name} cannot be exported to {format}{'/' + quantize if quantize else ''}: {reason}"
+            f"{label} cannot be exported to {format}{'/' + quantize if quantize else ''}: {reason}"
         )
