@@ -47,5 +47,7 @@ def test_weight_errors(tmp_path):
 def test_arch_errors():
     with pytest.raises(ValueError, match=r"widths and depths must be non-empty and of equal length, received widths=\(4, 4\) and depths=\(1,\)"):
         vgg16((32, 32, 3), widths=(4, 4), depths=(1,))
-    with pytest.raises(ValueError, match="pooling must be 'max' or 'argmax', received 'avg'"):
+    with pytest.raises(ValueError, match=r"vgg16: widths must be a tuple of ints >= 1, received \(4, 0\)"):
+        vgg16((32, 32, 3), widths=(4, 0), depths=(1, 1))
+    with pytest.raises(ValueError, match="vgg16: pooling must be one of 'max', 'argmax', received 'avg'"):
         vgg16((32, 32, 3), pooling="avg")

@@ -8,22 +8,22 @@ import keras_segattn as ksa
 
 @pytest.mark.parametrize("name", ["fcn8s_tiny", "deconvnet_tiny"])
 def test_num_classes_below_one(name):
-    with pytest.raises(ValueError, match=rf"{name}: num_classes must be an int >= 1, received 0"):
+    with pytest.raises(ValueError, match=rf"{name}: num_classes must be a positive int, received 0\."):
         ksa.build_model(name, num_classes=0)
 
 
 @pytest.mark.parametrize("name", ["fcn8s_tiny", "deconvnet_tiny"])
 def test_input_shape_wrong_rank(name):
-    with pytest.raises(ValueError, match=r"input_shape must be \(height, width, channels\) without the batch dimension, received \(64, 64\)"):
+    with pytest.raises(ValueError, match=rf"{name}: input_shape must be \(height, width, channels\) without the batch dimension, received \(64, 64\)\."):
         ksa.build_model(name, input_shape=(64, 64))
-    with pytest.raises(ValueError, match="must have 3 channels .*received 1"):
+    with pytest.raises(ValueError, match=rf"{name}: input_shape must be \(height, width, 3\) \(raw RGB in \[0, 255\]\), received \(64, 64, 1\)\."):
         ksa.build_model(name, input_shape=(64, 64, 1))
 
 
 def test_deconvnet_non_divisible_size_suggests_valid_sizes():
-    with pytest.raises(ValueError, match=r"deconvnet: input height 230 is not supported: it must be a multiple of 32 \(5 poolings\) and at least 224 .*Nearest valid sizes: 224 or 256"):
+    with pytest.raises(ValueError, match=r"deconvnet: input_shape height must be a multiple of 32 \(5 poolings\) and at least 224 .*, received 230\. Nearest valid sizes: 224 or 256\."):
         ksa.build_model("deconvnet", input_shape=(230, 224, 3))
-    with pytest.raises(ValueError, match=r"deconvnet_tiny: input width 72 .* multiple of 16 \(4 poolings\) and at least 16 .*Nearest valid sizes: 64 or 80"):
+    with pytest.raises(ValueError, match=r"deconvnet_tiny: input_shape width must be a multiple of 16 \(4 poolings\) and at least 16 .*, received 72\. Nearest valid sizes: 64 or 80"):
         ksa.build_model("deconvnet_tiny", input_shape=(64, 72, 3))
     with pytest.raises(ValueError, match=r"at least 64 \(fc6 kernel 4 .*Nearest valid sizes: 64\.$"):
         ksa.build_model("deconvnet_tiny", input_shape=(32, 64, 3), fc_kernel=4)
@@ -48,7 +48,7 @@ def test_unknown_backbone():
 
 
 def test_fcn_needs_three_stages():
-    with pytest.raises(ValueError, match="needs at least 3 VGG stages for its skips"):
+    with pytest.raises(ValueError, match=r"fcn8s_tiny: widths must be at least 3 VGG stages .*, received \(8, 8\)\."):
         ksa.build_model("fcn8s_tiny", widths=(8, 8), depths=(1, 1))
 
 

@@ -114,12 +114,12 @@ def test_luong_variants_train_and_decode(score, tmp_path):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        ({"attention": "local"}, "attention must be one of"),
-        ({"score": "cosine"}, "score must be one of"),
-        ({"attention": "luong", "score": "dot", "decoder_units": 100}, r"decoder_units must equal 2 \* encoder_units = 128"),
-        ({"target_vocab_size": 4}, "target_vocab_size must be an int >= 5"),
-        ({"max_length": 1}, "max_length must be an int >= 2"),
-        ({"maxout_units": 0}, "maxout_units must be an int >= 1"),
+        ({"attention": "local"}, "bahdanau_nmt_tiny: attention must be one of 'bahdanau', 'luong', received 'local'"),
+        ({"score": "cosine"}, "bahdanau_nmt_tiny: score must be one of 'dot', 'general', 'concat', received 'cosine'"),
+        ({"attention": "luong", "score": "dot", "decoder_units": 100}, r"decoder_units must be 2 \* encoder_units = 128 with attention='luong', score='dot', received 100\. Luong's dot score"),
+        ({"target_vocab_size": 4}, "target_vocab_size must be an int >= 5, received 4"),
+        ({"max_length": 1}, "max_length must be an int >= 2, received 1"),
+        ({"maxout_units": 0}, "maxout_units must be None or a positive int, received 0"),
     ],
 )
 def test_builder_errors(overrides, message):
@@ -176,9 +176,9 @@ def test_length_penalty_prefers_longer_hypotheses(translator, held_out):
 
 def test_beam_search_argument_errors(translator, held_out):
     source = held_out[0][:2, 0]
-    with pytest.raises(ValueError, match="beam_width must be an int >= 1, received 0"):
+    with pytest.raises(ValueError, match="beam_search: beam_width must be a positive int, received 0"):
         translator.decode_ids(source, beam_width=0)
-    with pytest.raises(ValueError, match="length_penalty must be a number >= 0"):
+    with pytest.raises(ValueError, match="beam_search: length_penalty must be a finite number >= 0, received -1.0"):
         translator.decode_ids(source, length_penalty=-1.0)
     with pytest.raises(ValueError, match=r"source_ids must have shape \(batch, 14\)"):
         translator.decode_ids(source[:, :5])

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_segattn.layers import MaxPoolingWithArgmax2D
+from keras_segattn.validation import check_choice, check_int_tuple
 
 __all__ = [
     "VGG16_WIDTHS",
@@ -49,15 +50,13 @@ def preprocessing(name="preprocess"):
 
 
 def _check_arch(widths, depths):
-    widths, depths = tuple(widths), tuple(depths)
-    if len(widths) != len(depths) or not widths:
+    widths = check_int_tuple("vgg16", "widths", widths)
+    depths = check_int_tuple("vgg16", "depths", depths)
+    if len(widths) != len(depths):
         raise ValueError(
             f"vgg16: widths and depths must be non-empty and of equal length, received "
             f"widths={widths} and depths={depths}."
         )
-    for label, values in (("widths", widths), ("depths", depths)):
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-            raise ValueError(f"vgg16: {label} must be positive ints, received {values}.")
     return widths, depths
 
 
@@ -78,8 +77,7 @@ def vgg16_features(x, *, widths=VGG16_WIDTHS, depths=VGG16_DEPTHS, batch_norm=Fa
         ``switches{i}``.
     """
     widths, depths = _check_arch(widths, depths)
-    if pooling not in ("max", "argmax"):
-        raise ValueError(f"vgg16: pooling must be 'max' or 'argmax', received {pooling!r}.")
+    check_choice("vgg16", "pooling", pooling, ("max", "argmax"))
     endpoints = {}
     for stage, (width, depth) in enumerate(zip(widths, depths), start=1):
         for i in range(1, depth + 1):

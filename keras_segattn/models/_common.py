@@ -1,14 +1,8 @@
-"""Argument checks shared by the model builders (private)."""
+"""Argument checks shared by the model builders (private), in :mod:`keras_segattn.validation`'s format."""
 
 from __future__ import annotations
 
-
-def check_num_classes(num_classes, model: str) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"{model}: num_classes must be an int >= 1, received {num_classes!r}."
-        )
-    return num_classes
+from keras_segattn.validation import check_optional_int, message
 
 
 def check_image_shape(input_shape, model: str, channels=3) -> tuple:
@@ -19,20 +13,17 @@ def check_image_shape(input_shape, model: str, channels=3) -> tuple:
         shape = None
     if shape is None or len(shape) != 3:
         raise ValueError(
-            f"{model}: input_shape must be (height, width, channels) without the batch "
-            f"dimension, received {input_shape!r}."
+            message(model, "input_shape", "(height, width, channels) without the batch dimension", input_shape)
         )
-    for label, value in zip(("height", "width"), shape[:2]):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(
-                f"{model}: input_shape {label} must be a positive int or None, received {value!r}."
-            )
+    height, width = (
+        check_optional_int(model, f"input_shape {label}", value, minimum=1)
+        for label, value in zip(("height", "width"), shape[:2])
+    )
     if channels is not None and shape[2] != channels:
         raise ValueError(
-            f"{model}: input_shape must have {channels} channels (raw RGB in [0, 255]), "
-            f"received {shape[2]!r}."
+            message(model, "input_shape", f"(height, width, {channels}) (raw RGB in [0, 255])", shape)
         )
-    return shape
+    return (height, width, shape[2])
 
 
 def nearest_valid_sizes(size: int, multiple: int, minimum: int) -> list[int]:

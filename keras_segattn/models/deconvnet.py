@@ -16,8 +16,9 @@ from keras_segattn.backbones import (
 )
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
 from keras_segattn.layers import MaxUnpooling2D
-from keras_segattn.models._common import check_image_shape, check_num_classes, nearest_valid_sizes
+from keras_segattn.models._common import check_image_shape, nearest_valid_sizes
 from keras_segattn.registry import register_model, register_variant
+from keras_segattn.validation import check_positive_int, message
 
 __all__ = ["deconvnet"]
 
@@ -53,10 +54,13 @@ def _check_size(input_shape, stages, fc_kernel, label):
             continue
         if size % multiple or size < minimum:
             valid = nearest_valid_sizes(size, multiple, minimum)
+            expected = (
+                f"a multiple of {multiple} ({stages} poolings) and at least {minimum} (fc6 kernel "
+                f"{fc_kernel} on the stride-{multiple} map)"
+            )
             raise ValueError(
-                f"{label}: input {axis} {size} is not supported: it must be a multiple of "
-                f"{multiple} ({stages} poolings) and at least {minimum} (fc6 kernel {fc_kernel} on "
-                f"the stride-{multiple} map). Nearest valid sizes: {' or '.join(map(str, valid))}."
+                message(label, f"input_shape {axis}", expected, size)
+                + f" Nearest valid sizes: {' or '.join(map(str, valid))}."
             )
 
 
@@ -106,7 +110,7 @@ def deconvnet(
         (1, 64, 64, 4)
     """
     label = name or "deconvnet"
-    num_classes = check_num_classes(num_classes, label)
+    num_classes = check_positive_int(label, "num_classes", num_classes)
     input_shape = check_image_shape(input_shape, label)
     check_backbone(backbone, label)
     stages = len(widths)

@@ -18,8 +18,9 @@ from keras_segattn.backbones import (
 )
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
 from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, PadToMultiple
-from keras_segattn.models._common import check_image_shape, check_num_classes
+from keras_segattn.models._common import check_image_shape
 from keras_segattn.registry import register_model, register_variant
+from keras_segattn.validation import check_positive_int, message
 
 __all__ = ["fcn", "fcn32s", "fcn16s", "fcn8s"]
 
@@ -80,13 +81,15 @@ def fcn(
         (1, 50, 70, 4)
     """
     label = name or f"fcn{output_stride}s"
-    if output_stride not in (8, 16, 32):
-        raise ValueError(f"{label}: output_stride must be 8, 16 or 32, received {output_stride!r}.")
-    num_classes = check_num_classes(num_classes, label)
+    if output_stride not in (8, 16, 32):  # `in`, not check_choice: 8.0 and NumPy ints stay accepted
+        raise ValueError(message(label, "output_stride", "8, 16 or 32", output_stride))
+    num_classes = check_positive_int(label, "num_classes", num_classes)
     input_shape = check_image_shape(input_shape, label)
     check_backbone(backbone, label)
     if len(widths) < 3:
-        raise ValueError(f"{label}: needs at least 3 VGG stages for its skips, received widths={widths}.")
+        raise ValueError(
+            message(label, "widths", "at least 3 VGG stages (the skips come from pool3 and pool4)", widths)
+        )
     stages = len(widths)
     total_stride = 2**stages
 

@@ -17,8 +17,9 @@ import keras
 
 from keras_segattn.layers import SpatialTransformer
 from keras_segattn.layers.spatial_transformer import TRANSFORMS
-from keras_segattn.models._common import check_image_shape, check_num_classes
+from keras_segattn.models._common import check_image_shape
 from keras_segattn.registry import register_model, register_variant
+from keras_segattn.validation import check_choice, check_int_tuple, check_positive_int, message
 
 __all__ = ["st_cnn", "digits_cnn", "with_transformer_outputs"]
 
@@ -35,19 +36,9 @@ TINY_LOCALIZATION = dict(
 )
 
 
-def _check_int_tuple(values, label, what, minimum=1):
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = None
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
-        raise ValueError(f"{label}: {what} must be a non-empty tuple of ints >= {minimum}, received {values!r}.")
-    return values
-
-
 def _classifier(x, *, filters, kernels, dense_units, batch_norm, num_classes, label):
-    filters = _check_int_tuple(filters, label, "filters")
-    kernels = _check_int_tuple(kernels, label, "kernels")
+    filters = check_int_tuple(label, "filters", filters)
+    kernels = check_int_tuple(label, "kernels", kernels)
     if len(filters) != len(kernels):
         raise ValueError(
             f"{label}: filters and kernels must have the same length, received filters={filters} "
@@ -69,8 +60,8 @@ def _inputs(input_shape, label):
     input_shape = check_image_shape(input_shape, label, channels=None)
     if any(d is None for d in input_shape):
         raise ValueError(
-            f"{label}: input_shape must be fully known (height, width, channels), received "
-            f"{input_shape!r}; the classifier's dense layer needs a fixed size."
+            message(label, "input_shape", "fully known (height, width, channels)", input_shape)
+            + " The classifier's dense layer needs a fixed size."
         )
     inputs = keras.Input(input_shape, name="image")
     # Raw pixels in [0, 255] -> [0, 1] inside the graph (principle 7).
@@ -113,7 +104,7 @@ def digits_cnn(
         (2, 10)
     """
     label = name or "digits_cnn"
-    num_classes = check_num_classes(num_classes, label)
+    num_classes = check_positive_int(label, "num_classes", num_classes)
     inputs, x = _inputs(input_shape, label)
     outputs = _classifier(
         x,
@@ -128,9 +119,8 @@ def digits_cnn(
 
 
 def _localization(filters, kernel, units, downsample, label):
-    filters = _check_int_tuple(filters, label, "localization_filters")
-    if isinstance(downsample, bool) or not isinstance(downsample, int) or downsample < 1:
-        raise ValueError(f"{label}: localization_downsample must be an int >= 1, received {downsample!r}.")
+    filters = check_int_tuple(label, "localization_filters", filters)
+    downsample = check_positive_int(label, "localization_downsample", downsample)
     layers = []
     if downsample > 1:
         layers.append(keras.layers.MaxPooling2D(downsample, name="loc_downsample"))
@@ -197,12 +187,8 @@ def st_cnn(
         (2, 10)
     """
     label = name or "st_cnn"
-    num_classes = check_num_classes(num_classes, label)
-    if transform not in TRANSFORMS:
-        raise ValueError(
-            f"{label}: unknown transform {transform!r}; expected one of "
-            f"{', '.join(repr(t) for t in TRANSFORMS)}."
-        )
+    num_classes = check_positive_int(label, "num_classes", num_classes)
+    transform = check_choice(label, "transform", transform, TRANSFORMS)
     inputs, x = _inputs(input_shape, label)
     size = tuple(input_shape[:2]) if output_size is None else output_size
     localization = _localization(

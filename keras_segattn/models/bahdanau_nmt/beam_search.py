@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_segattn.validation import check_number, check_positive_int
+
 PAD_ID, START_ID, END_ID = 0, 2, 3
 
 
@@ -40,10 +42,8 @@ def beam_search(encoder, decoder_step, source_ids, *, beam_width=1, length_penal
     max_steps, L)``, ``score (batch,)`` (summed log-probability), ``length
     (batch,)`` (tokens including ``[end]``).
     """
-    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam_width must be an int >= 1, received {beam_width!r}.")
-    if not isinstance(length_penalty, (int, float)) or length_penalty < 0:
-        raise ValueError(f"length_penalty must be a number >= 0, received {length_penalty!r}.")
+    beam_width = check_positive_int("beam_search", "beam_width", beam_width)
+    length_penalty = check_number("beam_search", "length_penalty", length_penalty, minimum=0)
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
     source_steps = source_ids.shape[1]
     steps = int(max_steps or source_steps)

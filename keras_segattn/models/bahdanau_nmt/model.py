@@ -31,6 +31,13 @@ from keras_segattn.layers import AttentionGRUDecoder, Maxout
 from keras_segattn.layers.attention_gru_decoder import ATTENTIONS
 from keras_segattn.layers.luong_attention import SCORES
 from keras_segattn.registry import register_model, register_variant
+from keras_segattn.validation import (
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_positive_int,
+    message,
+)
 
 __all__ = ["bahdanau_nmt", "PAPER", "TINY", "PAPER_DEFAULTS", "PairSplit", "PaddingMask"]
 
@@ -71,12 +78,6 @@ class PaddingMask(keras.layers.Layer):
 
     def call(self, ids):
         return tf.cast(tf.not_equal(ids, tf.zeros_like(ids)), tf.float32)
-
-
-def _check_int(value, minimum, model, argument):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{model}: {argument} must be an int >= {minimum}, received {value!r}.")
-    return value
 
 
 def bahdanau_nmt(
@@ -143,30 +144,25 @@ def bahdanau_nmt(
         ((1, 14, 118), (1, 14, 14))
     """
     label = name or "bahdanau_nmt"
-    _check_int(source_vocab_size, 3, label, "source_vocab_size")
-    _check_int(target_vocab_size, 5, label, "target_vocab_size")
-    _check_int(max_length, 2, label, "max_length")
-    for argument, value in (
-        ("embedding_dim", embedding_dim),
-        ("encoder_units", encoder_units),
-        ("decoder_units", decoder_units),
-    ):
-        _check_int(value, 1, label, argument)
-    if attention not in ATTENTIONS:
-        raise ValueError(f"{label}: attention must be one of {ATTENTIONS}, received {attention!r}.")
-    if score not in SCORES:
-        raise ValueError(f"{label}: score must be one of {SCORES}, received {score!r}.")
+    source_vocab_size = check_int(label, "source_vocab_size", source_vocab_size, minimum=3)
+    target_vocab_size = check_int(label, "target_vocab_size", target_vocab_size, minimum=5)
+    max_length = check_int(label, "max_length", max_length, minimum=2)
+    embedding_dim = check_positive_int(label, "embedding_dim", embedding_dim)
+    encoder_units = check_positive_int(label, "encoder_units", encoder_units)
+    decoder_units = check_positive_int(label, "decoder_units", decoder_units)
+    check_choice(label, "attention", attention, ATTENTIONS)
+    check_choice(label, "score", score, SCORES)
     if attention == "luong" and score == "dot" and decoder_units != 2 * encoder_units:
+        expected = f"2 * encoder_units = {2 * encoder_units} with attention='luong', score='dot'"
         raise ValueError(
-            f"{label}: Luong's dot score compares the decoder state with the annotations, so "
-            f"decoder_units must equal 2 * encoder_units = {2 * encoder_units}, received "
-            f"decoder_units={decoder_units}. Use score='general' or change the sizes."
+            message(label, "decoder_units", expected, decoder_units)
+            + " Luong's dot score compares the decoder state with the annotations; use "
+            "score='general' or change the sizes."
         )
     uses_attention_units = attention == "bahdanau" or score == "concat"
     if uses_attention_units:
-        _check_int(attention_units, 1, label, "attention_units")
-    if maxout_units is not None:
-        _check_int(maxout_units, 1, label, "maxout_units")
+        attention_units = check_positive_int(label, "attention_units", attention_units)
+    maxout_units = check_optional_int(label, "maxout_units", maxout_units, minimum=1)
 
     tokens = keras.Input((2, max_length), dtype="int32", name="tokens")
     source_ids, decoder_ids = PairSplit(name="pair_split")(tokens)
