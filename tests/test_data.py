@@ -111,13 +111,15 @@ def test_label_check_names_bad_values():
 
 
 def test_argument_errors():
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match="synthetic_shapes: split must be one of 'train', 'validation', 'test', received 'dev'"):
         synthetic_shapes_arrays("dev", 2)
-    with pytest.raises(ValueError, match=r"num_classes must be an int in \[2, 7\].*received 9"):
+    with pytest.raises(ValueError, match=r"synthetic_shapes: num_classes must be an int in \[2, 7\], received 9\. The classes are the background and the shapes"):
         synthetic_shapes_arrays("train", 2, num_classes=9)
-    with pytest.raises(ValueError, match="num_examples must be a positive int, received 0"):
+    with pytest.raises(ValueError, match="synthetic_shapes: num_examples must be a positive int, received 0"):
         synthetic_shapes_arrays("train", 0)
-    with pytest.raises(ValueError, match="batch_size must be a positive int, received 0"):
+    with pytest.raises(ValueError, match="synthetic_shapes: image_size must be an int >= 16, received 8"):
+        synthetic_shapes_arrays("train", 2, image_size=8)
+    with pytest.raises(ValueError, match="segmentation_pipeline: batch_size must be a positive int, received 0"):
         segmentation_pipeline(synthetic_shapes("train", 2), 0)
 
 

@@ -87,17 +87,17 @@ def test_tf_data_pipeline():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="family must be one of 'R', 'RTS', 'P', 'E', 'cluttered', received 'RT'"):
+    with pytest.raises(ValueError, match="distorted_digits: family must be one of 'R', 'RTS', 'P', 'E', 'cluttered', received 'RT'"):
         distorted_digits_arrays("train", 2, family="RT")
-    with pytest.raises(ValueError, match=r"split must be one of \['test', 'train', 'validation'\], received 'val'"):
+    with pytest.raises(ValueError, match="distorted_digits: split must be one of 'train', 'validation', 'test', received 'val'"):
         distorted_digits_arrays("val", 2)
-    with pytest.raises(ValueError, match="num_examples must be a positive int, received 0"):
+    with pytest.raises(ValueError, match="distorted_digits: num_examples must be a positive int, received 0"):
         distorted_digits_arrays("train", 0)
-    with pytest.raises(ValueError, match=r"image_size must be None \(the family's canvas\) or an int >= 16, received 8"):
+    with pytest.raises(ValueError, match=r"distorted_digits: image_size must be None or an int >= 16, received 8\. None is the family's canvas size\."):
         distorted_digits_arrays("train", 2, image_size=8)
-    with pytest.raises(ValueError, match=r"num_classes must be an int in \[2, 10\]"):
+    with pytest.raises(ValueError, match=r"distorted_digits: num_classes must be an int in \[2, 10\], received 11\. The labels are the digits 0\.\.num_classes-1\."):
         distorted_digits_arrays("train", 2, num_classes=11)
-    with pytest.raises(ValueError, match="channels must be 1 .* or 3 .*, received 2"):
+    with pytest.raises(ValueError, match=r"distorted_digits: channels must be 1 \(grey\) or 3 \(grey repeated as RGB\), received 2"):
         distorted_digits_arrays("train", 2, channels=2)
-    with pytest.raises(ValueError, match="batch_size must be None or a positive int, received 0"):
+    with pytest.raises(ValueError, match="distorted_digits: batch_size must be None or a positive int, received 0"):
         distorted_digits("train", 2, batch_size=0)

@@ -101,7 +101,7 @@ def test_spanish_number_round_trips_through_an_independent_parser():
 
 
 def test_spanish_number_rejects_out_of_range():
-    with pytest.raises(ValueError, match=r"n must be an int in \[0, 999999\], received 1000000"):
+    with pytest.raises(ValueError, match=r"spanish_number: n must be an int in \[0, 999999\], received 1000000"):
         spanish_number(1_000_000)
 
 
@@ -217,10 +217,10 @@ def test_dataset_yields_training_examples():
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: spanish_english_pairs("dev", 3), "split must be one of"),
-        (lambda: spanish_english_pairs("train", 3, kinds=("poems",)), "kinds must be a non-empty subset"),
-        (lambda: spanish_english_pairs("train", -1), "num_examples must be an int >= 0"),
-        (lambda: ted_hrlr_translate(language_pair="portuguese"), "language_pair must look like 'pt_to_en'"),
+        (lambda: spanish_english_pairs("dev", 3), "spanish_english_pairs: split must be one of 'train', 'validation', 'test', received 'dev'"),
+        (lambda: spanish_english_pairs("train", 3, kinds=("poems",)), r"spanish_english_pairs: kinds must be a non-empty subset of 'numbers', 'dates', 'sentences', received \('poems',\)"),
+        (lambda: spanish_english_pairs("train", -1), "spanish_english_pairs: num_examples must be an int >= 0, received -1"),
+        (lambda: ted_hrlr_translate(language_pair="portuguese"), "ted_hrlr_translate: language_pair must be a ted_hrlr_translate config such as 'pt_to_en', received 'portuguese'"),
     ],
 )
 def test_bad_arguments(call, message):

@@ -29,7 +29,7 @@ def test_cosine_warms_up_then_decays_to_zero():
 
 def test_constant_and_errors():
     assert learning_rate_schedule("constant", 0.1, 10) == 0.1
-    with pytest.raises(ValueError, match="lr schedule must be one of cosine, poly, step, constant; received 'exp'"):
+    with pytest.raises(ValueError, match="learning_rate_schedule: name must be one of 'cosine', 'poly', 'step', 'constant', received 'exp'"):
         learning_rate_schedule("exp", 0.1, 10)
-    with pytest.raises(ValueError, match="total_steps must be an int >= 1, received 0"):
+    with pytest.raises(ValueError, match="learning_rate_schedule: total_steps must be a positive int, received 0"):
         learning_rate_schedule("poly", 0.1, 0)

@@ -40,6 +40,15 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from keras_segattn.validation import (
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_positive_int,
+    hint,
+    message,
+)
+
 __all__ = [
     "FAMILIES",
     "CANVAS_SIZES",
@@ -59,11 +68,7 @@ _SPLIT_SEED = 20150605  # fixed: the source-digit split never depends on the use
 
 
 def _check_family(family):
-    if family not in FAMILIES:
-        raise ValueError(
-            f"family must be one of {', '.join(repr(f) for f in FAMILIES)}, received {family!r}."
-        )
-    return family
+    return check_choice("distorted_digits", "family", family, FAMILIES)
 
 
 @functools.cache
@@ -91,8 +96,7 @@ def _split_indices():
 
 def digit_pool(split: str, num_classes: int = 10):
     """``(images float32 (N, 8, 8) in [0, 1], labels int32 (N,))``: the source digits of ``split``."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, received {split!r}.")
+    check_choice("digit_pool", "split", split, SPLITS)
     images, labels = _all_digits()
     index = _split_indices()[split]
     index = index[labels[index] < num_classes]
@@ -194,18 +198,15 @@ def render_distorted_digit(
 
 
 def _check(split, num_examples, image_size, num_classes, channels):
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, received {split!r}.")
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
-        raise ValueError(f"num_examples must be a positive int, received {num_examples!r}.")
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16
-    ):
-        raise ValueError(f"image_size must be None (the family's canvas) or an int >= 16, received {image_size!r}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= 10:
-        raise ValueError(f"num_classes must be an int in [2, 10] (digits 0..num_classes-1), received {num_classes!r}.")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grey) or 3 (grey repeated as RGB), received {channels!r}.")
+    where = "distorted_digits"
+    check_choice(where, "split", split, SPLITS)
+    check_positive_int(where, "num_examples", num_examples)
+    with hint("None is the family's canvas size."):
+        check_optional_int(where, "image_size", image_size, minimum=16)
+    with hint("The labels are the digits 0..num_classes-1."):
+        check_int(where, "num_classes", num_classes, minimum=2, maximum=10)
+    if channels not in (1, 3):  # `in`, not check_choice: 1.0 and NumPy ints stay accepted
+        raise ValueError(message(where, "channels", "1 (grey) or 3 (grey repeated as RGB)", channels))
 
 
 def distorted_digits_arrays(
@@ -278,10 +279,7 @@ def distorted_digits(
         >>> tuple(images.shape), images.dtype.name, labels.dtype.name
         ((4, 28, 28, 1), 'float32', 'int32')
     """
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be None or a positive int, received {batch_size!r}.")
+    batch_size = check_optional_int("distorted_digits", "batch_size", batch_size, minimum=1)
     images, labels = distorted_digits_arrays(
         split,
         num_examples,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_segattn.validation import check_positive_int
+
 VOID_LABEL = 255
 
 
@@ -13,8 +15,7 @@ def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
     The error (``tf.errors.InvalidArgumentError``, raised when the bad element
     is read) names the offending values and the expected range.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, received {num_classes!r}.")
+    num_classes = check_positive_int("check_labels", "num_classes", num_classes)
 
     def fn(image, label):
         label_i = tf.cast(label, tf.int32)
@@ -83,8 +84,7 @@ def segmentation_pipeline(
         >>> [tuple(t.shape) for t in next(iter(ds))]
         [(4, 64, 64, 3), (4, 64, 64)]
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, received {batch_size!r}.")
+    batch_size = check_positive_int("segmentation_pipeline", "batch_size", batch_size)
     augment = training if augment is None else augment
     ds = dataset
     if num_classes is not None:
@@ -130,8 +130,7 @@ def segmentation_stream(
         >>> len(full), bool((full[3][0] == late[0][0]).numpy().all())
         (4, True)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, received {batch_size!r}.")
+    batch_size = check_positive_int("segmentation_stream", "batch_size", batch_size)
     base = dataset
     if num_classes is not None:
         base = base.map(check_labels(num_classes, void_label), num_parallel_calls=tf.data.AUTOTUNE)

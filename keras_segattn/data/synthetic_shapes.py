@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_segattn.validation import check_choice, check_int, check_positive_int, hint
+
 __all__ = ["SHAPES", "SPLITS", "render_example", "synthetic_shapes_arrays", "synthetic_shapes"]
 
 #: Shape classes in label order (label = index + 1). The default 4-class task
@@ -124,17 +126,12 @@ def render_example(
 
 
 def _check(split, num_examples, image_size, num_classes):
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, received {split!r}.")
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
-        raise ValueError(f"num_examples must be a positive int, received {num_examples!r}.")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"image_size must be an int >= 16, received {image_size!r}.")
-    if not isinstance(num_classes, int) or not 2 <= num_classes <= len(SHAPES) + 1:
-        raise ValueError(
-            f"num_classes must be an int in [2, {len(SHAPES) + 1}] (background + shapes "
-            f"{SHAPES}), received {num_classes!r}."
-        )
+    where = "synthetic_shapes"
+    check_choice(where, "split", split, SPLITS)
+    check_positive_int(where, "num_examples", num_examples)
+    check_int(where, "image_size", image_size, minimum=16)
+    with hint(f"The classes are the background and the shapes {SHAPES}."):
+        check_int(where, "num_classes", num_classes, minimum=2, maximum=len(SHAPES) + 1)
 
 
 def synthetic_shapes_arrays(

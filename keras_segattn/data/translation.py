@@ -44,6 +44,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_segattn.validation import check_choice, check_int, message
+
 __all__ = [
     "KINDS",
     "SPLITS",
@@ -185,9 +187,7 @@ def spanish_number(n: int) -> str:
         >>> spanish_number(21_342), spanish_number(100), spanish_number(1_999)
         ('veintiún mil trescientos cuarenta y dos', 'cien', 'mil novecientos noventa y nueve')
     """
-    if not isinstance(n, (int, np.integer)) or not 0 <= n < 1_000_000:
-        raise ValueError(f"spanish_number: n must be an int in [0, 999999], received {n!r}.")
-    n = int(n)
+    n = check_int("spanish_number", "n", n, minimum=0, maximum=999_999)
     if n < 1000:
         return _below_1000(n)
     thousands, rest = divmod(n, 1000)
@@ -423,16 +423,12 @@ def _split_of(source: str) -> str:
     return "train" if bucket < 8 else ("validation" if bucket == 8 else "test")
 
 
-def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, received {split!r}.")
-
-
 def _check_kinds(kinds):
     kinds = tuple(kinds)
     unknown = [k for k in kinds if k not in KINDS]
     if not kinds or unknown:
-        raise ValueError(f"kinds must be a non-empty subset of {KINDS}, received {kinds!r}.")
+        expected = f"a non-empty subset of {', '.join(repr(k) for k in KINDS)}"
+        raise ValueError(message("spanish_english_pairs", "kinds", expected, kinds))
     return kinds
 
 
@@ -457,10 +453,9 @@ def spanish_english_pairs(
         >>> len(spanish_english_pairs("test", 3)), spanish_english_pairs("test", 3) == spanish_english_pairs("test", 3)
         (3, True)
     """
-    _check_split(split)
+    check_choice("spanish_english_pairs", "split", split, SPLITS)
     kinds = _check_kinds(kinds)
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 0:
-        raise ValueError(f"num_examples must be an int >= 0, received {num_examples!r}.")
+    num_examples = check_int("spanish_english_pairs", "num_examples", num_examples, minimum=0)
     pairs = []
     for i in range(num_examples):
         index = start + i
@@ -640,9 +635,8 @@ def ted_hrlr_translate(
     import tensorflow_datasets as tfds
 
     if not isinstance(language_pair, str) or "_to_" not in language_pair:
-        raise ValueError(
-            f"language_pair must look like 'pt_to_en' (a ted_hrlr_translate config), received {language_pair!r}."
-        )
+        expected = "a ted_hrlr_translate config such as 'pt_to_en'"
+        raise ValueError(message("ted_hrlr_translate", "language_pair", expected, language_pair))
     return tfds.load(
         f"ted_hrlr_translate/{language_pair}",
         split=split,

@@ -21,6 +21,8 @@ import shutil
 
 import keras
 
+from keras_segattn.validation import is_int, message
+
 WEIGHTS = "backup.weights.h5"
 STATE = "backup.json"
 
@@ -53,8 +55,10 @@ class Backup(keras.callbacks.Callback):
 
     def __init__(self, backup_dir, save_freq="epoch"):
         super().__init__()
-        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError(f"save_freq must be 'epoch' or a positive int, received {save_freq!r}.")
+        if save_freq != "epoch":
+            if not (is_int(save_freq) and save_freq >= 1):
+                raise ValueError(message("Backup", "save_freq", "'epoch' or a positive int", save_freq))
+            save_freq = int(save_freq)
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
         self.last_saved_step = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_segattn.validation import check_choice, check_positive_int
+
 SCHEDULES = ("cosine", "poly", "step", "constant")
 
 
@@ -23,10 +25,8 @@ def learning_rate_schedule(name: str, learning_rate: float, total_steps: int, wa
         >>> [round(float(s(i)), 4) for i in (0, 60, 90)]
         [0.1, 0.01, 0.001]
     """
-    if name not in SCHEDULES:
-        raise ValueError(f"lr schedule must be one of {', '.join(SCHEDULES)}; received {name!r}.")
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an int >= 1, received {total_steps!r}.")
+    check_choice("learning_rate_schedule", "name", name, SCHEDULES)
+    total_steps = check_positive_int("learning_rate_schedule", "total_steps", total_steps)
     if name == "constant":
         return learning_rate
     if name == "poly":
