@@ -47,6 +47,116 @@ def _assert_same_config(a, b, where):
 
 
 # --------------------------------------------------------------------- layers
+def _is_float(t):
+    return "float" in keras.backend.standardize_dtype(t.dtype)
+
+
+def _build_only(layer, inputs_list, as_list):
+    """``layer.build`` on the input shapes, without calling the layer.
+
+    Keras hands ``build`` the shape structure of the single positional call
+    argument (a list of shapes for list inputs), which is what is passed here.
+    Calling ``build`` directly (not ``layer(x)``) matters: for a layer without a
+    ``build`` method Keras would otherwise trace ``call()`` to build it, which
+    hides weights that ``call()`` creates.
+    """
+    if not layer.built:
+        shapes = [tuple(x.shape) for x in inputs_list]
+        layer.build(shapes if as_list else shapes[0])
+
+
+def _call_creates_no_weights(layer, call_arg, name):
+    """Call a built layer; assert the call created no weight (count and paths)."""
+    before = [w.path for w in layer.weights]
+    try:
+        outputs = layer(call_arg)
+    except ValueError as e:  # Keras locks a built layer's state: add_weight in call() raises.
+        if "already built" in str(e):
+            raise AssertionError(f"{name}: call() creates weights; create them in build(): {e}") from e
+        raise
+    after = [w.path for w in layer.weights]
+    assert after == before, (
+        f"{name}: call() created weights; all weights must exist after build(): "
+        f"{len(before)} after build {before} vs {len(after)} after call {after}"
+    )
+    return outputs
+
+
+class _TrainableScale(keras.layers.Layer):
+    """``x * s`` with a scalar trainable ``s = 1``: gives a weight-free layer's fit step something to train."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+
+    def call(self, x):
+        return x * keras.ops.cast(self.scale, x.dtype)
+
+
+class _SumOfSquaresModel(keras.Model):
+    """Functional model trained to drive its float outputs to zero (integer outputs carry no loss)."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = keras.ops.zeros((), "float32")
+        for extra in self.losses:  # regularisers
+            loss = loss + keras.ops.cast(extra, "float32")
+        for out in _flat(y_pred):
+            if _is_float(out):
+                loss = loss + keras.ops.mean(keras.ops.square(keras.ops.cast(out, "float32")))
+        return loss
+
+
+def _check_fit_step(layer_factory, inputs_list, as_list, scale_inputs, jit_compile, name):
+    """One compiled ``fit`` step: finite loss, and the trained weights move."""
+    sym = [keras.Input(x.shape[1:], dtype=x.dtype) for x in inputs_list]
+    layer = layer_factory()
+    _build_only(layer, inputs_list, as_list)
+    feed = list(sym)
+    if not layer.trainable_weights:
+        # Nothing of the layer's own to train: a scalar trainable scale in front
+        # of the float inputs the gradient flows to; it moves only if gradients
+        # pass through the layer inside the compiled step.
+        for i in scale_inputs:
+            feed[i] = _TrainableScale(name=f"scale_{i}")(feed[i])
+    model = _SumOfSquaresModel(sym, layer(feed if as_list else feed[0]), name="fit_probe")
+    assert model.trainable_weights, f"{name}: nothing to train in the fit step (no float input takes a gradient)"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    batch = inputs_list[0].shape[0]
+    history = model.fit(inputs_list if as_list else inputs_list[0], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    loss = history.history["loss"][0]
+    assert np.isfinite(loss), f"{name}: fit step (jit_compile={jit_compile}) loss is not finite: {loss}"
+    moved = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    assert moved > 0, f"{name}: the fit step (jit_compile={jit_compile}) did not change any weight"
+
+
+def _check_mixed_float16(layer_factory, layer, inputs_list, as_list, reference, name):
+    """A fresh layer built under ``mixed_float16`` with ``layer``'s weights agrees with the float32 outputs."""
+    from keras_segattn.training import precision_policy
+
+    with precision_policy("mixed_float16"):
+        mixed = layer_factory()
+        _build_only(mixed, inputs_list, as_list)
+        mixed.set_weights(layer.get_weights())  # variables stay float32 under mixed precision
+        outputs = _flat(mixed(inputs_list if as_list else inputs_list[0]))
+    assert len(outputs) == len(reference), f"{name}: {len(outputs)} outputs under mixed_float16 vs {len(reference)}"
+    for i, (out, ref) in enumerate(zip(outputs, reference)):
+        where = f"{name} mixed_float16 output {i}"
+        assert tuple(out.shape) == ref.shape, f"{where}: shape {tuple(out.shape)} vs float32 {ref.shape}"
+        if not np.issubdtype(ref.dtype, np.floating):
+            continue  # integer outputs (argmax switches) may legitimately pick another tie under float16
+        dtype = keras.backend.standardize_dtype(out.dtype)
+        assert dtype in ("float16", "float32"), f"{where}: dtype {dtype}, expected float16 or float32"
+        out = keras.ops.convert_to_numpy(out).astype(np.float32)
+        assert np.all(np.isfinite(out)), f"{where}: non-finite values"
+        # float16 keeps ~3 significant digits (eps 9.8e-4); a handful of chained
+        # ops (projections, softmax, a short GRU recurrence, bilinear weights)
+        # compounds that to ~1e-2 of the output's scale. 5e-2 of the largest
+        # |value| leaves margin, and still catches overflow, an ignored weight
+        # or float16 sampling coordinates that miss pixels.
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        np.testing.assert_allclose(out, ref, rtol=5e-2, atol=5e-2 * max(scale, 1e-6), err_msg=where)
+
+
 def check_layer(
     layer_factory,
     inputs,
@@ -55,36 +165,51 @@ def check_layer(
     xla=True,
     grad_wrt_inputs=True,  # True: every float input; or a list of input indices
     expected_output_shapes=None,
+    fit=True,
+    mixed_precision=True,
 ):
-    """Run the shared layer checks. ``inputs``: one array or a list of arrays."""
-    inputs_list = inputs if isinstance(inputs, list) else [inputs]
+    """Run the shared layer checks. ``inputs``: one array or a list of arrays.
+
+    Beyond shapes, config, save/load and gradients: every weight exists after
+    ``build()`` (none created in ``call()``); one ``fit`` step of a functional
+    model around the layer runs compiled (``jit_compile=xla``, the loss being
+    the mean square of its float outputs); a fresh layer under ``mixed_float16``
+    reproduces the float32 outputs within float16 precision. ``fit`` and
+    ``mixed_precision`` opt out of those two checks: say why at the call site.
+    """
+    as_list = isinstance(inputs, list)
+    inputs_list = inputs if as_list else [inputs]
+    call_arg = inputs_list if as_list else inputs_list[0]
     layer = layer_factory()
-    call_arg = inputs_list if isinstance(inputs, list) else inputs_list[0]
+    name = type(layer).__name__
+
+    # Every weight exists after build(): calling the layer adds none.
+    _build_only(layer, inputs_list, as_list)
+    eager = _flat(_call_creates_no_weights(layer, call_arg, name))
 
     # Eager, symbolic and compute_output_shape agree.
-    eager = _flat(layer(call_arg))
     sym_inputs = [keras.Input(x.shape[1:], batch_size=None, dtype=x.dtype) for x in inputs_list]
-    sym_out = _flat(layer_factory()(sym_inputs if isinstance(inputs, list) else sym_inputs[0]))
+    sym_out = _flat(layer_factory()(sym_inputs if as_list else sym_inputs[0]))
     shapes = [tuple(x.shape) for x in inputs_list]
-    computed = layer.compute_output_shape(shapes if isinstance(inputs, list) else shapes[0])
+    computed = layer.compute_output_shape(shapes if as_list else shapes[0])
     computed = computed if isinstance(computed, (list, tuple)) and computed and isinstance(computed[0], (list, tuple)) else [computed]
     assert len(eager) == len(sym_out) == len(computed)
     for e, s, c in zip(eager, sym_out, computed):
-        _shapes_agree(s.shape, e.shape, f"{type(layer).__name__} symbolic/eager")
-        _shapes_agree(c, e.shape, f"{type(layer).__name__} compute_output_shape/eager")
+        _shapes_agree(s.shape, e.shape, f"{name} symbolic/eager")
+        _shapes_agree(c, e.shape, f"{name} compute_output_shape/eager")
     if expected_output_shapes is not None:
         assert [tuple(e.shape) for e in eager] == [tuple(s) for s in expected_output_shapes]
 
     # Config round trip: get_config holds the constructor arguments.
     config = layer.get_config()
     clone = type(layer).from_config(copy.deepcopy(config))
-    _assert_same_config(clone.get_config(), config, type(layer).__name__)
+    _assert_same_config(clone.get_config(), config, name)
 
     # .keras save/load inside a functional model.
-    model_inputs = sym_inputs if isinstance(inputs, list) else sym_inputs[0]
+    model_inputs = sym_inputs if as_list else sym_inputs[0]
     model = keras.Model(model_inputs, layer_factory()(model_inputs))
     before = [keras.ops.convert_to_numpy(t) for t in _flat(model(call_arg))]
-    path = os.path.join(str(tmp_path), f"{type(layer).__name__}.keras")
+    path = os.path.join(str(tmp_path), f"{name}.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     after = [keras.ops.convert_to_numpy(t) for t in _flat(loaded(call_arg))]
@@ -97,24 +222,34 @@ def check_layer(
         for x in float_inputs:
             if x.dtype.is_floating:
                 tape.watch(x)
-        outs = _flat(model(float_inputs if isinstance(inputs, list) else float_inputs[0], training=True))
+        outs = _flat(model(float_inputs if as_list else float_inputs[0], training=True))
         total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32) ** 2) for o in outs if o.dtype.is_floating])
     sources = list(model.trainable_weights)
     if grad_wrt_inputs is True:
         grad_wrt_inputs = [i for i, x in enumerate(float_inputs) if x.dtype.is_floating]
-    sources += [float_inputs[i] for i in (grad_wrt_inputs or [])]
+    grad_wrt_inputs = list(grad_wrt_inputs or [])
+    sources += [float_inputs[i] for i in grad_wrt_inputs]
     grads = tape.gradient(total, sources)
     for src, g in zip(sources, grads):
-        name = getattr(src, "path", getattr(src, "name", "input"))
-        assert g is not None, f"no gradient for {name}"
-        assert np.all(np.isfinite(keras.ops.convert_to_numpy(g))), f"non-finite gradient for {name}"
+        src_name = getattr(src, "path", getattr(src, "name", "input"))
+        assert g is not None, f"no gradient for {src_name}"
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(g))), f"non-finite gradient for {src_name}"
 
     # Same outputs under XLA.
     if xla:
-        compiled = tf.function(lambda *a: _flat(model(list(a) if isinstance(inputs, list) else a[0])), jit_compile=True)
+        compiled = tf.function(lambda *a: _flat(model(list(a) if as_list else a[0])), jit_compile=True)
         xla_out = [t.numpy() for t in compiled(*float_inputs)]
         for b, a in zip(before, xla_out):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+    # One compiled fit step (XLA unless the layer opted out of it).
+    if fit:
+        _check_fit_step(layer_factory, inputs_list, as_list, grad_wrt_inputs, jit_compile=xla, name=name)
+
+    # mixed_float16: finite, same shapes, close to float32.
+    if mixed_precision:
+        reference = [keras.ops.convert_to_numpy(t) for t in eager]
+        _check_mixed_float16(layer_factory, layer, inputs_list, as_list, reference, name)
     return layer
 
 
@@ -156,7 +291,7 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
 
     # Config round trip: a model rebuilt from its config has the same config.
     config = model.get_config()
-    clone = keras.Model.from_config(copy.deepcopy(config))
+    clone = type(model).from_config(copy.deepcopy(config))
     _assert_same_config(clone.get_config(), config, name)
     assert clone.count_params() == model.count_params()
     del clone

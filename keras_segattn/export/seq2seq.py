@@ -259,7 +259,7 @@ def _translate_function(translator, beam_width, length_penalty):
         tokens = tf.where(emitted, tf.gather(target_tokens, decoded["tokens"]), "")
         words_out = tf.where(emitted & (decoded["tokens"] != END_ID), tokens, "")
         return {
-            "translation": detokenize_tf(words_out),
+            "translation": detokenize_tf(words_out),  # not-a-task-branch: the signature output name
             "tokens": tokens,
             "alignment": decoded["alignment"],
             "source_tokens": source_tokens,
