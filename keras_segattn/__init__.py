@@ -9,6 +9,11 @@ Example:
 
 __version__ = "0.1.0"
 
+from keras_segattn import _tf_logs  # noqa: E402
+
+if _tf_logs.running_the_cli():
+    _tf_logs.filter_tensorflow_logs()  # before TensorFlow is imported below
+
 # Importing the package registers every serialisable class (layers, metrics,
 # the model families' own layers), so `keras.saving.load_model` works after
 # `import keras_segattn`; importing `models` once runs every family's

@@ -8,52 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
+from keras_segattn._tf_logs import filter_tensorflow_logs
+
 DEMO_MODEL = "deconvnet_tiny"
-
-
-# TensorFlow's C++ start-up lines (I0000/W0000/E0000..., "All log messages before
-# absl::InitializeLog()", the CPU-instructions notice) are written to file
-# descriptor 2 before any Python logging setting can apply, so they are filtered
-# there; every other line passes through.
-_TF_NOISE = re.compile(
-    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog|"
-    r"To enable the following instructions:|.*rebuild TensorFlow with the appropriate compiler flags)"
-)
-
-
-def _quiet_tensorflow():
-    """Drop TensorFlow's C++ log lines from this process's stderr (the CLI, unless --verbose)."""
-    import atexit
-    import threading
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    original = os.dup(2)
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-
-    def pump():
-        with os.fdopen(read_end, "rb") as pipe, os.fdopen(original, "wb", buffering=0) as out:
-            for line in pipe:
-                if not _TF_NOISE.match(line.decode("utf-8", "replace")):
-                    out.write(line)
-
-    thread = threading.Thread(target=pump, name="tf-log-filter", daemon=True)
-    thread.start()
-
-    def restore():
-        sys.stderr.flush()
-        saved = os.dup(original)
-        os.dup2(saved, 2)  # closes the pipe's last write end: the pump sees EOF
-        os.close(saved)
-        thread.join(timeout=5)
-
-    atexit.register(restore)
 
 
 def _load_model(path_or_name: str, **overrides):
@@ -559,7 +519,7 @@ def main(argv=None):
     """The console script. Called with ``argv`` (tests), TensorFlow's C++ logs are left alone."""
     words = list(sys.argv[1:] if argv is None else argv)
     if argv is None and "--verbose" not in words:
-        _quiet_tensorflow()
+        filter_tensorflow_logs()  # already on when the package was imported by the console script
     # --verbose is accepted anywhere on the line (it is read above, not by a command).
     args = build_parser().parse_args([w for w in words if w != "--verbose"])
     return args.func(args)

@@ -90,3 +90,20 @@ def test_console_script_is_installed():
         [os.path.join(os.path.dirname(sys.executable), "keras-segattn"), "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_console_script_hides_tensorflow_cpp_logs_but_not_errors(tmp_path):
+    from keras_segattn._tf_logs import is_noise
+
+    script = os.path.join(os.path.dirname(sys.executable), "keras-segattn")
+    (tmp_path / "file").write_text("x")
+    target = str(tmp_path / "file" / "m.tflite")
+    quiet = subprocess.run([script, "export", "fcn8s_tiny", "-f", "tflite", "-o", target], capture_output=True, text=True)
+    assert quiet.returncode != 0 and f"error: export: output path {target!r} is not writable" in quiet.stderr
+    assert [line for line in (quiet.stdout + quiet.stderr).splitlines() if is_noise(line)] == []
+    # --verbose shows them (TensorFlow prints its start-up lines on every import), proving the filter works.
+    loud = subprocess.run([script, "--verbose", "list", "fcn8s_tiny"], capture_output=True, text=True)
+    assert loud.returncode == 0 and "fcn8s_tiny" in loud.stdout
+    assert any(is_noise(line) for line in loud.stderr.splitlines()), loud.stderr[-500:]
+    assert is_noise("E0000 00:00:1796137031.184661   15258 cuda_executor.cc:1309] failed call to cuInit: INTERNAL")
+    assert not is_noise("error: Unknown model name 'x'")
