@@ -107,3 +107,38 @@ def test_console_script_hides_tensorflow_cpp_logs_but_not_errors(tmp_path):
     assert any(is_noise(line) for line in loud.stderr.splitlines()), loud.stderr[-500:]
     assert is_noise("E0000 00:00:1796137031.184661   15258 cuda_executor.cc:1309] failed call to cuInit: INTERNAL")
     assert not is_noise("error: Unknown model name 'x'")
+
+
+@pytest.mark.parametrize(
+    "name,source",
+    [("digits_cnn_tiny", "digit.png"), ("bahdanau_nmt_tiny", "el gato negro")],
+)
+def test_train_evaluate_predict_every_task(name, source, tmp_path, capsys):
+    model_path = str(tmp_path / "m.keras")
+    assert main(["train", name, "-o", model_path, "--epochs", "1", "--train-examples", "64", "--val-examples", "16",
+                 "--batch-size", "16"]) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert trained["final_step"] == 4 and trained["task"] in ("image_classification", "translation")
+    assert main(["evaluate", model_path, "--examples", "8"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if trained["task"] == "translation":
+        assert 0 <= metrics["bleu"] <= 100 and metrics["sentences"] == 8
+    else:
+        assert 0 <= metrics["accuracy"] <= 1 and metrics["examples"] == 8
+    if source.endswith(".png"):
+        from PIL import Image
+
+        from keras_segattn.data.distorted_digits import distorted_digits_arrays
+
+        image = distorted_digits_arrays("test", 1, family="RTS", seed=0)[0][0, ..., 0]
+        Image.fromarray(image.astype("uint8")).save(tmp_path / source)
+        source = str(tmp_path / source)
+    picture = str(tmp_path / "p.png")
+    assert main(["predict", model_path, source, "-o", picture]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if trained["task"] == "translation":
+        assert isinstance(result["translation"], str) and result["source_tokens"][:2] == ["el", "gato"]
+        assert len(result["alignment"]) == len(result["tokens"])
+    else:
+        assert 0 <= result["class"] < 10 and abs(sum(result["probabilities"].values()) - 1) < 0.05
+    assert os.path.getsize(picture) > 1000

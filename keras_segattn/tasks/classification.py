@@ -84,7 +84,7 @@ class ImageClassification(Task):
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         self.plot(model, image[None], logits[None], output)
-        top = np.argsort(-probabilities)[:5]
+        top = np.argsort(-probabilities)[:10]  # all classes of the digit models; the 10 best of larger ones
         return {
             "output": output,
             "class": int(top[0]),
