@@ -18,6 +18,8 @@ def _has_maxout(model):
         return False
 
 
+# Registered so the encoder sub-model reloads from .keras like every other model.
+@keras.saving.register_keras_serializable(package="keras_segattn")
 class _NamedOutput(keras.layers.Layer):
     """Identity that names a sub-model output and drops the Keras mask (the step graph takes an explicit mask)."""
 
