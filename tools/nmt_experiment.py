@@ -203,7 +203,10 @@ def main(argv=None):
         from keras_segattn.export.seq2seq import export_translator
 
         start = time.perf_counter()
-        manifest = export_translator(translator, args.export, beam_width=args.beam_width, length_penalty=args.length_penalty)
+        # A rerun replaces its own earlier export (never anything else: see export_translator).
+        manifest = export_translator(
+            translator, args.export, beam_width=args.beam_width, length_penalty=args.length_penalty, overwrite=True
+        )
         exported = summarize_export(manifest, args.export, time.perf_counter() - start)
     payload = {
         "model": "bahdanau_nmt_tiny",
