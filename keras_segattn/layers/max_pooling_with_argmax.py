@@ -26,6 +26,13 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     ``tf.nn.max_pool_with_argmax``; the gradient flows to that element only, as
     for ``keras.layers.MaxPooling2D``.
 
+    NaN propagates as in ``torch.nn.functional.max_pool2d``: a window holding a
+    NaN pools to NaN and its switch is the index of its last NaN in row-major
+    window order (torch's CPU and CUDA kernels take every NaN they meet), still
+    in ``[0, pool_size**2)``, so :class:`MaxUnpooling2D` puts the NaN back where
+    it was instead of a number. (``tf.nn.max_pool_with_argmax`` returns the
+    NaN but an argmax outside the window.)
+
     Switches are window-local indices ``dy * pool_size + dx`` in
     ``[0, pool_size**2)``, int32, shaped like the pooled output. The position of
     pooled element ``(i, j)`` is ``(i * k + s // k, j * k + s % k)``.
@@ -34,8 +41,9 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
         pool_size: int (or square ``(k, k)`` tuple), window size and stride.
         padding: ``"valid"`` drops trailing rows/columns that do not fill a
             window (output ``floor(H / k)``); ``"same"`` pads the bottom/right
-            with the dtype's lowest value so padding never wins (output
-            ``ceil(H / k)``). Both match ``tf.nn.max_pool_with_argmax``.
+            with ``-inf`` (the lowest value for integer dtypes) so padding
+            never wins: a window's first element is real, and wins ties
+            (output ``ceil(H / k)``). Both match ``tf.nn.max_pool_with_argmax``.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -95,7 +103,9 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
         batch, height, width = shape[0], shape[1], shape[2]
         if self.padding == "same":
             out_h, out_w = -(-height // k), -(-width // k)
-            lowest = inputs.dtype.min
+            # -inf, not dtype.min: a border window of real -inf values must pool
+            # to -inf (it ties with the padding and comes first), not to dtype.min.
+            lowest = float("-inf") if inputs.dtype.is_floating else inputs.dtype.min
             inputs = tf.pad(
                 inputs,
                 [[0, 0], [0, out_h * k - height], [0, out_w * k - width], [0, 0]],
@@ -107,10 +117,22 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
         # (B, Ho, Wo, k*k*C) with depth index (dy*k + dx)*C + c, viewed as
         # (B, Ho*Wo, k*k, C): 4-D so every broadcast stays within TFLite's limits.
         windows = tf.reshape(tf.nn.space_to_depth(inputs, k), [batch, out_h * out_w, k * k, channels])
+        kk = k * k
+        iota = tf.reshape(tf.range(kk, dtype="int32"), [1, 1, kk, 1])
+        # x != x is the NaN test that converts to a TFLite builtin (NOT_EQUAL);
+        # there is no IS_NAN builtin.
+        is_nan = tf.cast(tf.not_equal(windows, windows), "int32")
         is_max = tf.cast(tf.equal(windows, tf.reduce_max(windows, axis=2, keepdims=True)), "int32")
-        iota = tf.reshape(tf.range(k * k, dtype="int32"), [1, 1, k * k, 1])
-        # First maximum: the smallest window index among the maxima.
-        switches = tf.reduce_min(iota + (1 - is_max) * (k * k), axis=2)
+        # Rank every element so that the smallest rank is the switch: NaNs
+        # first (last NaN first: torch's kernels take every NaN they meet, so
+        # the last one in row-major order wins), then maxima (first one, as
+        # tf.nn.max_pool_with_argmax and torch), then the rest. It does not rely
+        # on reduce_max propagating NaN, which differs between TF, XLA and
+        # TFLite kernels. NaN == m is false, so is_nan and is_max never both hold.
+        order = iota + is_nan * (kk - 1 - 2 * iota)  # kk-1-iota for a NaN
+        best = tf.reduce_min(order + kk * (2 - 2 * is_nan - is_max), axis=2)
+        pos = tf.math.floormod(best, kk)
+        switches = tf.where(best < kk, kk - 1 - pos, pos)
         chosen = tf.equal(iota, tf.expand_dims(switches, 2))
         pooled = tf.reduce_sum(tf.where(chosen, windows, tf.zeros_like(windows)), axis=2)
         out_shape = [batch, out_h, out_w, channels]

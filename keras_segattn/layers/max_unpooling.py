@@ -25,6 +25,17 @@ class MaxUnpooling2D(keras.layers.Layer):
     zero-filled (``padding="valid"`` pooling of odd sizes) or cropped
     (``padding="same"``), so odd sizes round-trip.
 
+    Only the switch position receives the value; the other positions are
+    exact zeros even when the value is NaN or infinite (a multiplication by a
+    one-hot mask would spread ``NaN`` and turn ``inf * 0`` into ``NaN``).
+
+    Switches outside ``[0, pool_size**2)`` raise a ``ValueError`` when the
+    layer runs eagerly. Inside a traced graph (``tf.function``, ``model.fit``
+    and ``predict``, XLA, SavedModel/TFLite/ONNX exports) nothing is checked,
+    to keep the graph free of assertions that XLA and TFLite cannot run: an
+    out-of-range switch matches no position and its window comes out as
+    zeros.
+
     Args:
         pool_size: int (or square tuple); must equal the pooling layer's.
 
@@ -89,13 +100,16 @@ class MaxUnpooling2D(keras.layers.Layer):
                 f"MaxUnpooling2D: switches must be an integer tensor, received dtype {switches.dtype.name}."
             )
         k = self.pool_size
+        if tf.executing_eagerly():
+            self._check_switch_range(switches)
         channels = pooled.shape[-1]
         shape = tf.shape(pooled)
         batch, height, width = shape[0], shape[1], shape[2]
         iota = tf.reshape(tf.range(k * k, dtype="int32"), [1, 1, k * k, 1])
         switches = tf.reshape(tf.cast(switches, "int32"), [batch, height * width, 1, channels])
-        mask = tf.cast(tf.equal(iota, switches), pooled.dtype)
-        values = tf.reshape(pooled, [batch, height * width, 1, channels]) * mask
+        pooled = tf.reshape(pooled, [batch, height * width, 1, channels])
+        # Select, not multiply: NaN * 0 and inf * 0 are NaN.
+        values = tf.where(tf.equal(iota, switches), pooled, tf.zeros_like(pooled))
         out = tf.nn.depth_to_space(tf.reshape(values, [batch, height, width, k * k * channels]), k)
         if len(inputs) == 3:
             ref = tf.shape(inputs[2])
@@ -105,6 +119,17 @@ class MaxUnpooling2D(keras.layers.Layer):
             out = tf.pad(out, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
             out = tf.slice(out, [0, 0, 0, 0], [-1, out_h, out_w, -1])
         return out
+
+    def _check_switch_range(self, switches):
+        if tf.size(switches) == 0:
+            return
+        low, high = int(tf.reduce_min(switches)), int(tf.reduce_max(switches))
+        kk = self.pool_size * self.pool_size
+        if low < 0 or high >= kk:
+            raise ValueError(
+                f"MaxUnpooling2D: switches must be in [0, {kk}) for pool_size={self.pool_size}, "
+                f"received values in [{low}, {high}]."
+            )
 
     def get_config(self):
         config = super().get_config()

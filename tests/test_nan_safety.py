@@ -1,0 +1,150 @@
+"""NaN is never laundered and data is never lost: pooling, unpooling, metrics and training.
+
+* MaxPoolingWithArgmax2D propagates NaN like torch.nn.functional.max_pool2d
+  (reference written here in NumPy from torch's kernels: every NaN met
+  replaces the running maximum, so the last NaN of a window wins; otherwise
+  the first maximum), with in-range switches, in eager, graph and XLA.
+* MaxUnpooling2D puts a NaN/inf back at its switch only, and rejects
+  out-of-range switches eagerly.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_segattn.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+
+# ---------------------------------------------------------------- pooling
+
+
+def reference_pool(x, k, padding):
+    """torch.nn.functional.max_pool2d(kernel=stride=k, return_indices=True) semantics, window-local
+    indices: ``if val > maxval or isnan(val): maxval, index = val, i`` over the window's real
+    elements in row-major order, starting from -inf at the window's first element."""
+    b, h, w, c = x.shape
+    ho, wo = (-(-h // k), -(-w // k)) if padding == "same" else (h // k, w // k)
+    pooled = np.zeros((b, ho, wo, c), x.dtype)
+    switches = np.zeros((b, ho, wo, c), np.int32)
+    for n, i, j, ch in np.ndindex(b, ho, wo, c):
+        best, index = -np.inf, 0
+        for dy in range(k):
+            for dx in range(k):
+                y, xx = i * k + dy, j * k + dx
+                if y >= h or xx >= w:
+                    continue  # "same": padding never wins
+                val = x[n, y, xx, ch]
+                if val > best or np.isnan(val):
+                    best, index = val, dy * k + dx
+        pooled[n, i, j, ch], switches[n, i, j, ch] = best, index
+    return pooled, switches
+
+
+def _with_non_finite(seed, shape, ties=False, nan_rate=0.15):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, shape).astype("float32") if ties else rng.normal(size=shape).astype("float32")
+    u = rng.random(shape)
+    x[u < nan_rate] = np.nan  # 0.15: ~48% of 2x2 windows hold a NaN, some several
+    x[(u >= nan_rate) & (u < nan_rate + 0.05)] = np.inf
+    x[(u >= nan_rate + 0.05) & (u < nan_rate + 0.1)] = -np.inf
+    return x
+
+
+def _pool(mode, layer, x):
+    if mode == "eager":
+        return layer(x)
+    return tf.function(layer, jit_compile=(mode == "xla"))(tf.constant(x))
+
+
+def test_the_reported_window_pools_to_nan_with_an_in_range_switch():
+    x = np.array([[1, np.nan], [1, 1]], "float32").reshape(1, 2, 2, 1)
+    pooled, switches = MaxPoolingWithArgmax2D(2)(x)
+    assert np.isnan(pooled.numpy()).all()  # was 0.0
+    assert switches.numpy().ravel().tolist() == [1]  # was 4, outside [0, 4)
+    # Two NaNs: the last one, as torch.
+    x = np.array([[np.nan, 2], [np.nan, 1]], "float32").reshape(1, 2, 2, 1)
+    assert MaxPoolingWithArgmax2D(2)(x)[1].numpy().ravel().tolist() == [2]
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+@pytest.mark.parametrize(
+    "k,shape,padding,ties",
+    [(2, (2, 8, 10, 3), "valid", False), (2, (2, 7, 9, 2), "same", True), (3, (1, 10, 8, 2), "valid", False)],
+)
+def test_pooling_matches_the_torch_reference_with_nan_and_inf(mode, k, shape, padding, ties):
+    x = _with_non_finite(sum(shape) + k, shape, ties, nan_rate=0.15 if k == 2 else 0.05)
+    expected_pooled, expected_switches = reference_pool(x, k, padding)
+    assert 0.2 < np.isnan(expected_pooled).mean() < 0.8 and np.isinf(expected_pooled).any()
+    pooled, switches = _pool(mode, MaxPoolingWithArgmax2D(k, padding=padding), x)
+    np.testing.assert_array_equal(pooled.numpy(), expected_pooled)  # NaN == NaN here
+    np.testing.assert_array_equal(switches.numpy(), expected_switches)
+    # Unpooling puts each value back at its switch and nothing (exact zeros) elsewhere.
+    unpooled = MaxUnpooling2D(k)([pooled, switches, x]).numpy()
+    expected = np.zeros_like(x)
+    for n, i, j, ch in np.ndindex(expected_switches.shape):
+        s = expected_switches[n, i, j, ch]
+        expected[n, i * k + s // k, j * k + s % k, ch] = expected_pooled[n, i, j, ch]
+    np.testing.assert_array_equal(unpooled, expected)
+
+
+def test_same_padding_keeps_minus_inf():
+    x = np.full((1, 3, 3, 1), -np.inf, "float32")
+    pooled, switches = MaxPoolingWithArgmax2D(2, padding="same")(x)
+    assert (pooled.numpy() == -np.inf).all()  # not dtype.min from the padding
+    ref_argmax = tf.nn.max_pool_with_argmax(x, 2, 2, "SAME")[1]
+    assert switches.numpy().ravel().tolist() == [0, 0, 0, 0]
+    assert ref_argmax.numpy().ravel().tolist() == [0, 2, 6, 8]  # the same positions, flat
+
+
+def test_gradient_goes_to_the_switch_also_in_a_nan_window():
+    x = tf.constant(np.array([[1, np.nan, 5, 2], [np.nan, 0, 3, 5]], "float32").reshape(1, 2, 4, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pooled, switches = MaxPoolingWithArgmax2D(2)(x)
+    grad = tape.gradient(pooled, x).numpy()[0, :, :, 0]
+    assert switches.numpy().ravel().tolist() == [2, 0]  # the last NaN; the first of two 5s
+    np.testing.assert_array_equal(grad, [[0, 0, 1, 0], [1, 0, 0, 0]])
+
+
+def test_unpooling_does_not_spread_nan_or_turn_inf_into_nan():
+    pooled = np.array([np.nan, np.inf, -np.inf, 2.0], "float32").reshape(1, 1, 4, 1)
+    switches = np.array([3, 0, 1, 2], "int32").reshape(1, 1, 4, 1)
+    out = MaxUnpooling2D(2)([pooled, switches]).numpy()[0, :, :, 0]
+    expected = [[0, 0, np.inf, 0, 0, -np.inf, 0, 0], [0, np.nan, 0, 0, 0, 0, 2, 0]]
+    np.testing.assert_array_equal(out, np.array(expected, "float32"))
+
+
+def test_unpooling_rejects_out_of_range_switches_eagerly():
+    pooled = np.ones((1, 2, 2, 1), "float32")
+    for bad, low, high in (([0, 4, 1, 7], 0, 7), ([-1, 0, 3, 2], -1, 3)):
+        switches = np.array(bad, "int32").reshape(1, 2, 2, 1)
+        message = rf"MaxUnpooling2D: switches must be in \[0, 4\) for pool_size=2, received values in \[{low}, {high}\]\."
+        with pytest.raises(ValueError, match=message):
+            MaxUnpooling2D(2)([pooled, switches])
+    switches = np.array([0, 9, 8, 2], "int32").reshape(1, 2, 2, 1)
+    with pytest.raises(ValueError, match=r"must be in \[0, 9\) for pool_size=3, received values in \[0, 9\]"):
+        MaxUnpooling2D(3)([pooled, switches])
+    # Traced (documented): no check, an out-of-range switch gives a window of zeros.
+    switches = np.array([0, 4, 1, 7], "int32").reshape(1, 2, 2, 1)
+    out = tf.function(MaxUnpooling2D(2))([tf.constant(pooled), tf.constant(switches)]).numpy()[0, :, :, 0]
+    np.testing.assert_array_equal(out, [[1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
+
+
+@pytest.mark.export
+def test_tflite_propagates_nan_with_builtins_only():
+    from keras_segattn.export import tflite
+    from keras_segattn.export.signature import input_specs, serving_function
+
+    inp = keras.Input((None, None, 2))
+    pooled, switches = MaxPoolingWithArgmax2D(2)(inp)
+    model = keras.Model(inp, [MaxUnpooling2D(2)([pooled, switches, inp]), switches])
+    specs = input_specs(model, spatial=(6, 8))
+    content = tflite.convert(model, serving_function(model, specs), specs)
+    ops = tflite.op_set(content)
+    assert ops["flex"] == [] and ops["custom"] == [] and "NOT_EQUAL" in ops["builtin"]
+    x = _with_non_finite(7, (2, 6, 8, 2))
+    got = sorted(tflite.run(content, {specs[0].name: x}).values(), key=lambda v: v.dtype.kind)
+    expected_pooled, expected_switches = reference_pool(x, 2, "valid")
+    np.testing.assert_array_equal(got[1], expected_switches)  # int32 ("i") sorts after float ("f")
+    np.testing.assert_array_equal(got[0], model(x)[0].numpy())
+    assert np.isnan(got[0]).sum() == np.isnan(expected_pooled).sum() > 0
