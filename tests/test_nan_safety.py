@@ -6,6 +6,8 @@
   the first maximum), with in-range switches, in eager, graph and XLA.
 * MaxUnpooling2D puts a NaN/inf back at its switch only, and rejects
   out-of-range switches eagerly.
+* MeanIoU / PixelAccuracy reject labels outside [0, num_classes) (other than
+  void) instead of scoring them as perfect, and report NaN under XLA.
 """
 
 import keras
@@ -14,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from keras_segattn.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+from keras_segattn.training import MeanIoU, PixelAccuracy
 
 # ---------------------------------------------------------------- pooling
 
@@ -148,3 +151,71 @@ def test_tflite_propagates_nan_with_builtins_only():
     np.testing.assert_array_equal(got[1], expected_switches)  # int32 ("i") sorts after float ("f")
     np.testing.assert_array_equal(got[0], model(x)[0].numpy())
     assert np.isnan(got[0]).sum() == np.isnan(expected_pooled).sum() > 0
+
+
+# ---------------------------------------------------------------- metrics
+
+BAD_LABELS = [
+    (lambda: MeanIoU(2), r"MeanIoU: y_true must hold class ids in \[0, 2\) or the void label 255"),
+    (lambda: PixelAccuracy(num_classes=2), r"PixelAccuracy: y_true must hold class ids in \[0, 2\) or the void label 255"),
+]
+
+
+@pytest.mark.parametrize("make,message", BAD_LABELS)
+def test_metrics_reject_labels_outside_the_classes(make, message):
+    logits = np.zeros((1, 4, 2), "float32")
+    for labels, low, high in (([0, 5, 255, 1], 5, 5), ([0, -1, 1, 255], -1, -1), ([7, -3, 0, 2], -3, 7)):
+        metric = make()
+        with pytest.raises(ValueError, match=rf"{message}, received values in \[{low}, {high}\]\."):
+            metric.update_state(np.array([labels]), logits)
+        # Traced: the assertion fails when the step runs.
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            tf.function(make().update_state)(tf.constant([labels]), tf.constant(logits))
+    # The void label and every class id are fine; the score is a NumPy reference's.
+    metric = make()
+    metric.update_state(np.array([[0, 1, 255, 1]]), np.array([[[2.0, 0], [0, 2.0], [0, 2.0], [2.0, 0]]]))
+    assert float(metric.result()) == pytest.approx(2 / 3 if "PixelAccuracy" in message else (1 / 2 + 1 / 2) / 2)
+
+
+def test_pixel_accuracy_without_num_classes_rejects_negative_labels_only():
+    metric = PixelAccuracy()
+    with pytest.raises(ValueError, match=r"PixelAccuracy: y_true must hold class ids >= 0 or the void label 255, received values in \[-2, -2\]"):
+        metric.update_state(np.array([[-2, 0]]), np.zeros((1, 2, 2), "float32"))
+    metric.update_state(np.array([[9, 0]]), np.zeros((1, 2, 2), "float32"))  # a miss, not an error
+    assert float(metric.result()) == 0.5
+    clone = PixelAccuracy.from_config(PixelAccuracy(num_classes=3).get_config())
+    assert clone.num_classes == 3 and clone.void_label == 255
+    with pytest.raises(ValueError, match="PixelAccuracy: num_classes must be None or a positive int, received 0"):
+        PixelAccuracy(num_classes=0)
+
+
+def _labelled_model(jit_compile):
+    inputs = keras.Input((4, 4, 2))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+    # A loss that ignores the labels: sparse cross-entropy itself raises on CPU for
+    # such labels (and is NaN on GPU and under XLA); the metrics must stand alone.
+    model.compile(
+        loss=lambda y_true, y_pred: keras.ops.mean(keras.ops.square(y_pred)),
+        metrics=[MeanIoU(2), PixelAccuracy(num_classes=2)],
+        jit_compile=jit_compile,
+    )
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 2)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 2, (2, 4, 4)).astype("int32")
+    y[1, 2, 3] = 5
+    return model, x, y
+
+
+def test_metrics_raise_in_evaluate():
+    model, x, y = _labelled_model(jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"MeanIoU: y_true must hold class ids in \[0, 2\)"):
+        model.evaluate(x, y, verbose=0)
+
+
+def test_metrics_report_nan_under_xla():
+    # XLA compiles assertions to nothing: the scores must then be NaN, not 1.0.
+    model, x, y = _labelled_model(jit_compile=True)
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert np.isnan(result["mean_iou"]) and np.isnan(result["pixel_accuracy"]), result
+    y[1, 2, 3] = 255
+    result = model.evaluate(x, y, verbose=0, return_dict=True)  # evaluate resets the metrics
+    assert np.isfinite(result["mean_iou"]) and np.isfinite(result["pixel_accuracy"]), result

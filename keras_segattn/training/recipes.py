@@ -41,7 +41,7 @@ def compile_segmentation(
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
         loss=segmentation_loss(void_label),
-        metrics=[MeanIoU(num_classes, void_label), PixelAccuracy(void_label)],
+        metrics=[MeanIoU(num_classes, void_label), PixelAccuracy(void_label, num_classes=num_classes)],
         jit_compile=jit_compile,
     )
     return model
