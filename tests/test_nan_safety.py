@@ -8,7 +8,13 @@
   out-of-range switches eagerly.
 * MeanIoU / PixelAccuracy reject labels outside [0, num_classes) (other than
   void) instead of scoring them as perfect, and report NaN under XLA.
+* The library's fit recipes stop at the first non-finite loss, name the step,
+  and leave no checkpoint or backup with non-finite weights.
 """
+
+import json
+import os
+import re
 
 import keras
 import numpy as np
@@ -16,7 +22,17 @@ import pytest
 import tensorflow as tf
 
 from keras_segattn.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
-from keras_segattn.training import MeanIoU, PixelAccuracy
+from keras_segattn.training import (
+    MeanIoU,
+    NonFiniteLossError,
+    NonFiniteWeightsError,
+    PixelAccuracy,
+    StopOnNonFinite,
+    fit_resumable,
+    restore_backup,
+    segmentation_loss,
+)
+from keras_segattn.training.backup import Backup
 
 # ---------------------------------------------------------------- pooling
 
@@ -219,3 +235,144 @@ def test_metrics_report_nan_under_xla():
     y[1, 2, 3] = 255
     result = model.evaluate(x, y, verbose=0, return_dict=True)  # evaluate resets the metrics
     assert np.isfinite(result["mean_iou"]) and np.isfinite(result["pixel_accuracy"]), result
+
+
+# ---------------------------------------------------------------- training
+
+STEPS_PER_EPOCH, EPOCHS = 3, 3
+
+
+def _tiny_segmenter():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs))
+    model.compile(keras.optimizers.Adam(1e-2), loss=segmentation_loss(), jit_compile=False)
+    return model
+
+
+def _stream(nan_at_step=None):
+    """``make_stream(start)``: batch ``i`` (0-based) is the one that optimizer step ``i + 1`` trains on."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(STEPS_PER_EPOCH * EPOCHS, 2, 8, 8, 3)).astype("float32")
+    labels = rng.integers(0, 2, (STEPS_PER_EPOCH * EPOCHS, 2, 8, 8)).astype("int32")
+    if nan_at_step is not None:
+        images[nan_at_step - 1, 1, 4, 5, 2] = np.nan  # one pixel of one image
+
+    def make_stream(start):
+        return tf.data.Dataset.from_tensor_slices((images[start:], labels[start:]))
+
+    return make_stream
+
+
+def _finite(path):
+    """Every float array stored in a ``.weights.h5`` file (weights and optimizer state) is finite."""
+    import h5py
+
+    arrays = []
+    with h5py.File(path, "r") as fh:
+        fh.visititems(lambda name, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    floats = [a for a in arrays if np.asarray(a).dtype.kind == "f"]
+    return len(floats) >= 2 and all(np.isfinite(a).all() for a in floats)
+
+
+def test_fit_resumable_stops_at_the_nan_step_and_keeps_the_last_finite_backup(tmp_path):
+    model = _tiny_segmenter()
+    backup_dir = str(tmp_path / "backup")
+    checkpoint = str(tmp_path / "last.weights.h5")
+    saved_steps = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: saved_steps.append(int(model.optimizer.iterations.numpy()))
+    )
+    user_checkpoint = keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True, save_freq=1)
+    with pytest.raises(NonFiniteLossError) as info:
+        fit_resumable(
+            model,
+            _stream(nan_at_step=5),
+            steps_per_epoch=STEPS_PER_EPOCH,
+            epochs=EPOCHS,
+            callbacks=[user_checkpoint, record],
+            backup_dir=backup_dir,
+            save_freq=1,
+            verbose=0,
+        )
+    error = info.value
+    assert (error.step, error.epoch, error.batch) == (5, 1, 1) and np.isnan(error.loss)
+    assert re.search(r"non-finite \(nan\) at step 5 \(epoch index 1, batch index 1\).*after step 4\.", str(error))
+    # The step's update was applied (that is what is lost) ...
+    assert int(model.optimizer.iterations.numpy()) == 5
+    assert not all(np.isfinite(w).all() for w in model.get_weights())
+    # ... but no later callback ran for it: the user's checkpoint and the backup hold step 4.
+    assert saved_steps == [1, 2, 3, 4]
+    assert _finite(checkpoint)
+    with open(os.path.join(backup_dir, "backup.json")) as fh:
+        assert json.load(fh) == {"global_step": 4}
+    assert _finite(os.path.join(backup_dir, "backup.weights.h5"))
+
+    # Fixing the data and rerunning resumes from the finite backup and finishes.
+    fresh = _tiny_segmenter()
+    history = fit_resumable(
+        fresh, _stream(), steps_per_epoch=STEPS_PER_EPOCH, epochs=EPOCHS, backup_dir=backup_dir, save_freq=1, verbose=0
+    )
+    assert history.resumed_from == 4 and int(fresh.optimizer.iterations.numpy()) == 9
+    assert all(np.isfinite(w).all() for w in fresh.get_weights()) and not os.path.exists(backup_dir)
+
+
+def test_a_resumed_run_names_the_batch_within_the_epoch(tmp_path):
+    # A backup at step 4: the resumed fit() starts mid-epoch 1, whose batch 2 holds the NaN.
+    backup_dir = str(tmp_path / "backup")
+    model = _tiny_segmenter()
+    fit_resumable(model, _stream(), steps_per_epoch=4, epochs=1, verbose=0)
+    backup = Backup(backup_dir)
+    backup.set_model(model)
+    backup.save()
+    with pytest.raises(NonFiniteLossError, match=r"at step 6 \(epoch index 1, batch index 2\)"):
+        fit_resumable(
+            _tiny_segmenter(),
+            _stream(nan_at_step=6),
+            steps_per_epoch=STEPS_PER_EPOCH,
+            epochs=EPOCHS,
+            backup_dir=backup_dir,
+            save_freq=1,
+            verbose=0,
+        )
+    assert restore_backup(_tiny_segmenter(), backup_dir) == 5
+
+
+def test_backup_refuses_non_finite_weights(tmp_path):
+    # A finite loss does not guarantee finite weights (a NaN gradient from a finite loss).
+    model = _tiny_segmenter()
+    fit_resumable(model, _stream(), steps_per_epoch=2, epochs=1, verbose=0)
+    backup = Backup(str(tmp_path / "b"))
+    backup.set_model(model)
+    backup.save()
+    kernel = model.layers[-1].kernel
+    kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0, 0, 0, 0]], [np.inf]))
+    model.optimizer.iterations.assign_add(1)
+    with pytest.raises(NonFiniteWeightsError, match=r"Backup: the weights to save at step 3 must be finite, received NaN or infinity in '.*kernel'"):
+        backup.save()
+    assert restore_backup(_tiny_segmenter(), str(tmp_path / "b")) == 2
+
+
+def test_train_on_distorted_digits_stops_at_the_first_nan_loss():
+    from keras_segattn.training.classification import train_on_distorted_digits
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 42, 42, 1)).astype("float32")
+    y = rng.integers(0, 10, 64)
+    # Not a NaN pixel: on CPU this CNN launders one before the loss (in graph mode
+    # oneDNN's fused Conv2D+ReLU maps NaN to 0, and TF's MaxPool skips NaN; an inf
+    # pixel becomes inf - inf = NaN there, then 0). A NaN learning rate makes step 1's
+    # update NaN: step 1's loss is finite, step 2's (NaN logits) is not.
+    with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan\) at step 2 \(epoch index 0, batch index 1\)"):
+        train_on_distorted_digits(
+            "digits_cnn_tiny", data=((x, y), (x[:8], y[:8])), epochs=1, batch_size=16, learning_rate=float("nan")
+        )
+
+
+def test_stop_on_non_finite_ignores_finite_losses_and_missing_logs():
+    callback = StopOnNonFinite()
+    callback.on_train_batch_end(0, None)
+    callback.on_train_batch_end(0, {"loss": 1.5})
+    callback.set_model(_tiny_segmenter())
+    with pytest.raises(NonFiniteLossError, match=r"\(inf\) at step 0 \(epoch index 0, batch index 0\)"):
+        callback.on_train_batch_end(0, {"loss": float("inf")})

@@ -1,7 +1,12 @@
 """Losses, metrics, schedules, strategies, precision, backups and training recipes."""
 
 from keras_segattn.training.backup import Backup, clear_backup, restore_backup
-from keras_segattn.training.callbacks import TimeLimit
+from keras_segattn.training.callbacks import (
+    NonFiniteLossError,
+    NonFiniteWeightsError,
+    StopOnNonFinite,
+    TimeLimit,
+)
 from keras_segattn.training.distribute import (
     STRATEGIES,
     apply_multi_worker_fit_fix,
@@ -30,7 +35,10 @@ __all__ = [
     "VOID_LABEL",
     "Backup",
     "MeanIoU",
+    "NonFiniteLossError",
+    "NonFiniteWeightsError",
     "PixelAccuracy",
+    "StopOnNonFinite",
     "TimeLimit",
     "apply_multi_worker_fit_fix",
     "clear_backup",

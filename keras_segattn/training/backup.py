@@ -20,7 +20,9 @@ import os
 import shutil
 
 import keras
+import numpy as np
 
+from keras_segattn.training.callbacks import NonFiniteWeightsError
 from keras_segattn.validation import is_int, message
 
 WEIGHTS = "backup.weights.h5"
@@ -45,7 +47,10 @@ class Backup(keras.callbacks.Callback):
         save_freq: ``"epoch"`` or a number of optimizer steps.
 
     Writes are atomic (temporary file, then rename), so a kill during a save
-    leaves the previous backup intact.
+    leaves the previous backup intact. A save whose weights or optimizer state
+    hold a NaN or infinity raises :class:`NonFiniteWeightsError` instead, so
+    the backup on disk stays the last finite one (a finite loss does not
+    guarantee finite weights: a NaN gradient can come from a finite loss).
 
     Example:
         >>> from keras_segattn.training import Backup
@@ -70,6 +75,15 @@ class Backup(keras.callbacks.Callback):
         step = self._step()
         if step == self.last_saved_step:
             return
+        # Every worker checks (the weights are the same on all), so all stop together.
+        bad = _first_non_finite(list(self.model.weights) + list(self.model.optimizer.variables))
+        if bad is not None:
+            raise NonFiniteWeightsError(
+                f"Backup: the weights to save at step {step} must be finite, received NaN or "
+                f"infinity in {bad!r}; the backup in {self.backup_dir!r} was not overwritten.",
+                step=step,
+                variable=bad,
+            )
         self.last_saved_step = step
         if not _is_chief():
             return
@@ -88,6 +102,14 @@ class Backup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()
+
+
+def _first_non_finite(variables):
+    for variable in variables:
+        value = keras.ops.convert_to_numpy(variable)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return variable.path
+    return None
 
 
 def restore_backup(model, backup_dir) -> int:

@@ -68,7 +68,8 @@ def train_on_distorted_digits(
     learning-rate schedule over all steps; ``keras.utils.set_random_seed(seed)``
     fixes the initialisation. The test set (``test_examples`` distortions of
     the held-out digits, stream ``test_seed``) is the same for every model
-    and seed. ``time_limit`` (seconds) stops training early if reached.
+    and seed. ``time_limit`` (seconds) stops training early if reached; a
+    non-finite loss raises :class:`~keras_segattn.training.NonFiniteLossError`.
     ``data``: optional precomputed ``((x_train, y_train), (x_test, y_test))``.
 
     Returns a dict: ``model``, ``test_error`` (percent), ``train_seconds``
@@ -78,7 +79,7 @@ def train_on_distorted_digits(
 
     from keras_segattn.data.distorted_digits import CANVAS_SIZES, distorted_digits_arrays
     from keras_segattn.registry import build_model
-    from keras_segattn.training.callbacks import TimeLimit
+    from keras_segattn.training.callbacks import StopOnNonFinite, TimeLimit
 
     if data is None:
         size = CANVAS_SIZES[family]
@@ -92,7 +93,9 @@ def train_on_distorted_digits(
     steps_per_epoch = -(-len(x_train) // batch_size)
     total = steps_per_epoch * epochs
     compile_classification(model, learning_rate=learning_rate, total_steps=total, jit_compile=jit_compile)
-    callbacks = [TimeLimit(time_limit)] if time_limit else []
+    limit = TimeLimit(time_limit) if time_limit else None
+    # StopOnNonFinite first: a NaN loss raises NonFiniteLossError naming the step.
+    callbacks = [StopOnNonFinite()] + ([limit] if limit else [])
     start = time.perf_counter()
     history = model.fit(
         x_train.astype("float32"),
@@ -110,7 +113,7 @@ def train_on_distorted_digits(
         "train_seconds": seconds,
         "steps": int(model.optimizer.iterations.numpy()),
         "planned_steps": total,
-        "stopped_early": bool(callbacks and callbacks[0].stopped_early),
+        "stopped_early": bool(limit and limit.stopped_early),
         "parameters": int(model.count_params()),
         "final_train_accuracy": float(history.history["accuracy"][-1]),
     }

@@ -97,17 +97,27 @@ def fit_resumable(
             run restores it and continues at its global step, finishing a
             partial epoch first. The backup is removed when the run completes.
 
+    Training stops at the first non-finite loss with
+    :class:`~keras_segattn.training.NonFiniteLossError` naming the step: a
+    :class:`~keras_segattn.training.StopOnNonFinite` runs before ``callbacks``
+    and the backup, so no checkpoint or backup holds the non-finite weights
+    (the backup of an earlier step is kept, to resume from once the cause is
+    fixed).
+
     Returns:
         A ``keras.callbacks.History`` holding every epoch run by this call;
         ``history.resumed_from`` is the restored global step (0 if none).
     """
     from keras_segattn.training.backup import Backup, clear_backup, restore_backup
+    from keras_segattn.training.callbacks import StopOnNonFinite
 
     start = 0
     if backup_dir:
         with model.distribute_strategy.scope():  # optimizer slots are created in scope
             start = restore_backup(model, backup_dir)
-    callbacks = list(callbacks) + ([Backup(backup_dir, save_freq)] if backup_dir else [])
+    # First, so that it raises before any later callback saves the step's weights.
+    guard = StopOnNonFinite()
+    callbacks = [guard] + list(callbacks) + ([Backup(backup_dir, save_freq)] if backup_dir else [])
     total = steps_per_epoch * epochs
     merged = keras.callbacks.History()
     merged.history = {}
@@ -120,6 +130,7 @@ def fit_resumable(
     if start < total and epoch < epochs:
         runs.append((epoch * steps_per_epoch, epoch, epochs, steps_per_epoch))
     for first_step, initial_epoch, last_epoch, steps in runs:
+        guard.batch_offset = first_step - initial_epoch * steps_per_epoch
         history = model.fit(
             make_stream(first_step),
             validation_data=validation_data,
