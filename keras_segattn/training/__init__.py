@@ -1,5 +1,9 @@
 """Losses, metrics, schedules, strategies, precision, backups and training recipes."""
 
+# The per-task recipe modules are imported here so their serialisable metrics
+# (TokenAccuracy) are registered by `import keras_segattn`, as every class is.
+from keras_segattn.training import classification, translation  # noqa: F401, I001
+
 from keras_segattn.training.backup import Backup, clear_backup, restore_backup
 from keras_segattn.training.callbacks import (
     NonFiniteLossError,

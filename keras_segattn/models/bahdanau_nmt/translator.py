@@ -14,12 +14,6 @@ import tensorflow as tf
 from keras_segattn.models.bahdanau_nmt.beam_search import beam_search
 from keras_segattn.models.bahdanau_nmt.inference import inference_models
 
-# A model compiled by ``compile_translation`` saves its ``TokenAccuracy`` metric:
-# importing the module registers it, so ``import keras_segattn`` alone (which
-# imports this module) is enough for ``keras.saving.load_model`` and
-# ``Translator.load`` to rebuild a compiled translator in a fresh process.
-from keras_segattn.training import translation as _registers_token_accuracy  # noqa: F401
-
 __all__ = ["Translator", "Translation"]
 
 
