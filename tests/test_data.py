@@ -110,6 +110,18 @@ def test_label_check_names_bad_values():
         list(ds)
 
 
+def test_pipeline_refuses_nan_images():
+    images = np.zeros((2, 8, 8, 3), "float32")
+    images[1, 2, 2, 0] = np.nan
+    images[1, 3, 3, 1] = np.inf
+    labels = np.zeros((2, 8, 8), "int32")
+    ds = segmentation_pipeline(tf.data.Dataset.from_tensor_slices((images, labels)), 1, num_classes=4)
+    it = iter(ds)
+    next(it)  # the clean image passes
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images: must be finite, received.*\b2\b.*NaN/Inf"):
+        next(it)
+
+
 def test_argument_errors():
     with pytest.raises(ValueError, match="synthetic_shapes: split must be one of 'train', 'validation', 'test', received 'dev'"):
         synthetic_shapes_arrays("dev", 2)

@@ -10,10 +10,13 @@ VOID_LABEL = 255
 
 
 def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
-    """A ``Dataset.map`` function that fails on labels outside ``[0, num_classes)`` (void allowed).
+    """A ``Dataset.map`` function that fails on labels outside ``[0, num_classes)`` (void allowed)
+    and on images holding NaN/Inf.
 
     The error (``tf.errors.InvalidArgumentError``, raised when the bad element
-    is read) names the offending values and the expected range.
+    is read) names the offending values and the expected range. A NaN pixel
+    is refused here because several CPU kernels (oneDNN's fused convolutions,
+    ``MaxPooling2D``) silently drop it, so the loss would never show it.
     """
     num_classes = check_positive_int("check_labels", "num_classes", num_classes)
 
@@ -26,13 +29,18 @@ def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
         expected = f"expected class ids in [0, {num_classes - 1}]" + (
             f" or the void label {void_label}" if void_label is not None else ""
         )
+        finite = tf.reduce_all(tf.math.is_finite(tf.cast(image, tf.float32)))
+        non_finite = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(tf.cast(image, tf.float32))), tf.int32))
         with tf.control_dependencies(
             [
                 tf.debugging.Assert(
                     tf.logical_not(tf.reduce_any(bad)),
                     ["labels: received out-of-range values", bad_values, expected],
                     summarize=10,
-                )
+                ),
+                tf.debugging.Assert(
+                    finite, ["images: must be finite, received", non_finite, "NaN/Inf value(s) in an image"]
+                ),
             ]
         ):
             return tf.identity(image), tf.identity(label)
