@@ -1,4 +1,7 @@
-"""MaxPoolingWithArgmax2D / MaxUnpooling2D against tf.nn.max_pool_with_argmax."""
+"""MaxPoolingWithArgmax2D / MaxUnpooling2D against tf.nn.max_pool_with_argmax.
+
+The shared layer helper runs on them in tests/test_layers_sweep.py.
+"""
 
 import keras
 import numpy as np
@@ -6,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 from keras_segattn.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
-from tests.helpers import check_layer
 
 
 def reference_unpool(x, padding):
@@ -102,26 +104,6 @@ def test_xla_equals_eager(padding):
         return unpool([p, s, t])
 
     np.testing.assert_array_equal(tf.function(fn, jit_compile=True)(x).numpy(), reference_unpool(x, padding)[2])
-
-
-def test_shared_helper_pooling(tmp_path):
-    x = np.random.default_rng(3).normal(size=(2, 6, 8, 3)).astype("float32")
-    check_layer(lambda: MaxPoolingWithArgmax2D(2), x, tmp_path=tmp_path, expected_output_shapes=[(2, 3, 4, 3)] * 2)
-
-
-def test_shared_helper_unpooling(tmp_path):
-    rng = np.random.default_rng(4)
-    pooled = rng.normal(size=(2, 3, 4, 5)).astype("float32")
-    switches = rng.integers(0, 4, size=(2, 3, 4, 5)).astype("int32")
-    check_layer(lambda: MaxUnpooling2D(2), [pooled, switches], tmp_path=tmp_path, expected_output_shapes=[(2, 6, 8, 5)])
-    reference = np.zeros((2, 7, 9, 1), "float32")
-    check_layer(
-        lambda: MaxUnpooling2D(2),
-        [pooled, switches, reference],
-        tmp_path=tmp_path,
-        grad_wrt_inputs=[0],  # the reference only lends its size
-        expected_output_shapes=[(2, 7, 9, 5)],
-    )
 
 
 @pytest.mark.export

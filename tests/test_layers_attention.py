@@ -1,8 +1,8 @@
 """Soft attention layers (Bahdanau, Luong), Maxout and the attention GRU decoder.
 
 Checked against NumPy re-implementations of the papers' equations, against
-Keras' own ``AdditiveAttention`` / ``Attention`` where the math coincides, and
-through the shared layer helper.
+Keras' own ``AdditiveAttention`` / ``Attention`` where the math coincides. The
+shared layer helper runs on them in tests/test_layers_sweep.py.
 """
 
 import keras
@@ -16,7 +16,6 @@ from keras_segattn.layers import (
     LuongAttention,
     Maxout,
 )
-from tests.helpers import check_layer
 
 
 # ------------------------------------------------------------------ references
@@ -232,26 +231,13 @@ def test_list_call_and_keras_mask_from_embedding():
     np.testing.assert_allclose(w.numpy().sum(-1), 1.0, atol=1e-6)
 
 
-# ------------------------------------------------------------- shared helper
-@pytest.mark.parametrize("kind", sorted(_layers()))
-@pytest.mark.parametrize("steps", [None, 3])
-def test_attention_passes_shared_helper(kind, steps, tmp_path):
-    query, values, mask = make_inputs(steps=steps, query_dim=4, value_dim=4)
-    check_layer(
-        _layers()[kind],
-        [query, values, mask],
-        tmp_path=tmp_path,
-        grad_wrt_inputs=[0, 1],
-        expected_output_shapes=[(*query.shape[:-1], 4), (*query.shape[:-1], values.shape[1])],
-    )
-
-
-def test_maxout_matches_numpy_and_passes_helper(tmp_path):
+# -------------------------------------------------------------------- Maxout
+# The shared check_layer runs on every layer in tests/test_layers_sweep.py.
+def test_maxout_matches_numpy():
     x = np.random.default_rng(0).normal(size=(2, 3, 8)).astype("float32")
     out = Maxout(2)(x).numpy()
     np.testing.assert_array_equal(out, np.maximum(x[..., 0::2], x[..., 1::2]))
     np.testing.assert_array_equal(Maxout(4)(x).numpy(), x.reshape(2, 3, 2, 4).max(-1))
-    check_layer(lambda: Maxout(2), x, tmp_path=tmp_path, expected_output_shapes=[(2, 3, 4)])
 
 
 # ------------------------------------------------------------------ decoder
@@ -323,29 +309,6 @@ def test_decoder_unrolled_while_loop_and_single_steps_agree():
         np.testing.assert_allclose(a.numpy(), unrolled[2][:, t], rtol=1e-6, atol=1e-6)
     empty = dynamic(x[:, :0], annotations, state, mask)
     assert [tuple(t.shape) for t in empty] == [(3, 0, 8), (3, 0, 6), (3, 0, 5)]
-
-
-@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
-def test_decoder_passes_shared_helper(attention, tmp_path):
-    x, annotations, state, mask = decoder_inputs()
-    check_layer(
-        lambda: AttentionGRUDecoder(8, attention=attention),
-        [x, annotations, state, mask],
-        tmp_path=tmp_path,
-        grad_wrt_inputs=[0, 1, 2],
-        expected_output_shapes=[(3, 4, 8), (3, 4, 6), (3, 4, 5)],
-    )
-
-
-def test_decoder_single_step_passes_shared_helper(tmp_path):
-    x, annotations, state, mask = decoder_inputs()
-    check_layer(
-        lambda: AttentionGRUDecoder(8),
-        [x[:, 0], annotations, state, mask],
-        tmp_path=tmp_path,
-        grad_wrt_inputs=[0, 1, 2],
-        expected_output_shapes=[(3, 8), (3, 6), (3, 5)],
-    )
 
 
 # -------------------------------------------------------------------- errors

@@ -1,4 +1,7 @@
-"""Spatial-transformer layers against independent references (NumPy, SciPy) and the shared helper."""
+"""Spatial-transformer layers against independent references (NumPy, SciPy).
+
+The shared layer helper runs on them in tests/test_layers_sweep.py.
+"""
 
 import keras
 import numpy as np
@@ -14,7 +17,6 @@ from keras_segattn.layers import (
     SpatialTransformer,
     ThinPlateSplineGridGenerator,
 )
-from tests.helpers import check_layer
 
 GENERATORS = {
     "affine": lambda size, **kw: AffineGridGenerator(size, **kw),
@@ -300,38 +302,8 @@ def test_xla_equals_eager(transform):
     np.testing.assert_allclose(out_xla, out, rtol=0, atol=255 * 5e-6)
 
 
-# ------------------------------------------------------------------ shared helper
-def test_shared_helper_grid_generators(tmp_path):
-    theta6 = np.tile(affine_theta(0.2, (0.9, 1.0), (0.1, 0.0)), (2, 1)).astype("float32")
-    check_layer(lambda: AffineGridGenerator((5, 6)), theta6, tmp_path=tmp_path, expected_output_shapes=[(2, 5, 6, 2)])
-    check_layer(
-        lambda: AffineGridGenerator((5, 6), align_corners=False),
-        theta6.reshape(2, 2, 3),
-        tmp_path=tmp_path,
-        expected_output_shapes=[(2, 5, 6, 2)],
-    )
-    theta8 = np.tile(np.array([1, 0.1, 0, 0, 1, 0, 0.05, 0], "float32"), (2, 1))
-    check_layer(lambda: ProjectiveGridGenerator((4, 7)), theta8, tmp_path=tmp_path, expected_output_shapes=[(2, 4, 7, 2)])
-    tps = ThinPlateSplineGridGenerator((6, 5), control_grid=(3, 3))
-    theta_tps = np.tile(tps.identity_theta() * 0.9, (2, 1))
-    check_layer(
-        lambda: ThinPlateSplineGridGenerator((6, 5), control_grid=(3, 3)),
-        theta_tps,
-        tmp_path=tmp_path,
-        expected_output_shapes=[(2, 6, 5, 2)],
-    )
-
-
-@pytest.mark.parametrize("padding", ["zeros", "border"])
-def test_shared_helper_sampler(tmp_path, padding):
-    rng = np.random.default_rng(8)
-    images = random_images(rng, (2, 9, 8, 3))
-    grid = rng.uniform(-1.2, 1.2, (2, 5, 6, 2)).astype("float32")
-    check_layer(
-        lambda: BilinearSampler(padding=padding), [images, grid], tmp_path=tmp_path, expected_output_shapes=[(2, 5, 6, 3)]
-    )
-
-
+# ------------------------------------------------------------------ initial state
+# The shared check_layer runs on every layer in tests/test_layers_sweep.py.
 def _custom_localization():
     return keras.Sequential(
         [keras.layers.Conv2D(4, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()],
@@ -340,24 +312,21 @@ def _custom_localization():
 
 
 @pytest.mark.parametrize(
-    "kwargs,expected",
+    "kwargs",
     [
-        ({}, [(2, 12, 10, 3)]),
-        ({"transform": "projective", "return_theta": True}, [(2, 12, 10, 3), (2, 8)]),
-        ({"transform": "tps", "control_grid": (3, 3), "return_theta": True, "return_grid": True}, [(2, 12, 10, 3), (2, 18), (2, 12, 10, 2)]),
-        ({"localization": "custom", "padding": "border", "return_grid": True}, [(2, 12, 10, 3), (2, 12, 10, 2)]),
+        {},
+        {"transform": "projective", "return_theta": True},
+        {"transform": "tps", "control_grid": (3, 3), "return_theta": True, "return_grid": True},
+        {"localization": "custom", "padding": "border", "return_grid": True},
     ],
 )
-def test_shared_helper_spatial_transformer(tmp_path, kwargs, expected):
+def test_theta_layer_starts_at_identity(kwargs):
     images = random_images(np.random.default_rng(9), (2, 16, 14, 3))
-
-    def factory():
-        kw = dict(kwargs)
-        if kw.get("localization") == "custom":
-            kw["localization"] = _custom_localization()
-        return SpatialTransformer((12, 10), **kw)
-
-    layer = check_layer(factory, images, tmp_path=tmp_path, expected_output_shapes=expected)
+    kw = dict(kwargs)
+    if kw.get("localization") == "custom":
+        kw["localization"] = _custom_localization()
+    layer = SpatialTransformer((12, 10), **kw)
+    layer(images)
     assert layer.theta_layer.kernel.numpy().any() == False  # noqa: E712 - zero kernel at start
     np.testing.assert_array_equal(layer.theta_layer.bias.numpy(), layer.identity_theta())
 

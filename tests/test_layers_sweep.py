@@ -1,0 +1,309 @@
+"""Every public layer through the shared ``check_layer``, from one table.
+
+``CASES`` maps each name of ``keras_segattn.layers.__all__`` to its cases: an
+id, a factory, a function making small inputs and ``check_layer``'s keyword
+arguments. A public layer without a case fails the sweep, naming it. The
+numerical and reference tests stay in the ``test_layers_*.py`` files.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_segattn import layers
+from keras_segattn.layers import (
+    AffineGridGenerator,
+    AttentionGRUDecoder,
+    BahdanauAttention,
+    BilinearSampler,
+    BilinearUpsampling2DTranspose,
+    CropToReference,
+    LuongAttention,
+    Maxout,
+    MaxPoolingWithArgmax2D,
+    MaxUnpooling2D,
+    PadToMultiple,
+    ProjectiveGridGenerator,
+    SpatialTransformer,
+    ThinPlateSplineGridGenerator,
+)
+from tests.helpers import check_layer
+
+
+# ------------------------------------------------------------------ inputs
+def _normal(seed, shape):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _attention_inputs(steps):
+    """(query, values, mask): batch 3, 6 source steps, a 2-step source in row 0."""
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(3, 4) if steps is None else (3, steps, 4)).astype("float32")
+    values = rng.normal(size=(3, 6, 4)).astype("float32")
+    lengths = rng.integers(1, 7, 3)
+    lengths[0] = 2
+    mask = (np.arange(6)[None] < lengths[:, None]).astype("float32")
+    return [query, values, mask]
+
+
+def _decoder_inputs(single_step=False):
+    """(x, annotations, state, mask) for an 8-unit decoder over 5 source steps."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4, 3)).astype("float32")
+    annotations = rng.normal(size=(3, 5, 6)).astype("float32")
+    state = rng.normal(size=(3, 8)).astype("float32") * 0.5
+    mask = (np.arange(5)[None] < np.array([5, 2, 1])[:, None]).astype("float32")
+    return [x[:, 0] if single_step else x, annotations, state, mask]
+
+
+def _affine_theta():
+    angle, (sx, sy), (tx, ty) = 0.2, (0.9, 1.0), (0.1, 0.0)
+    cos, sin = np.cos(angle), np.sin(angle)
+    theta = np.array([cos * sx, -sin * sy, tx, sin * sx, cos * sy, ty])
+    return np.tile(theta, (2, 1)).astype("float32")
+
+
+def _images(seed, shape):
+    return np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype("float32")
+
+
+def _sampler_inputs():
+    rng = np.random.default_rng(8)
+    images = rng.uniform(0.0, 1.0, (2, 9, 8, 3)).astype("float32")
+    grid = rng.uniform(-1.2, 1.2, (2, 5, 6, 2)).astype("float32")
+    return [images, grid]
+
+
+def _unpooling_inputs(reference=False):
+    rng = np.random.default_rng(4)
+    pooled = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    switches = rng.integers(0, 4, size=(2, 3, 4, 5)).astype("int32")
+    return [pooled, switches] + ([np.zeros((2, 7, 9, 1), "float32")] if reference else [])
+
+
+def _custom_localization():
+    return keras.Sequential(
+        [keras.layers.Conv2D(4, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()],
+        name="custom_loc",
+    )
+
+
+def _case(case_id, factory, make_inputs, **kwargs):
+    return pytest.param(factory, make_inputs, kwargs, id=case_id)
+
+
+# ------------------------------------------------------------------- table
+# name in layers.__all__ -> [cases]; kwargs go to check_layer. The first case
+# of a layer also runs the compiled fit step (see _sweep), so it is the
+# layer's richest one. An opt-out of a check (xla=False, fit=False,
+# mixed_precision=False) carries its reason here.
+CASES = {
+    "AffineGridGenerator": [
+        _case("flat", lambda: AffineGridGenerator((5, 6)), _affine_theta, expected_output_shapes=[(2, 5, 6, 2)]),
+        _case(
+            "matrix",
+            lambda: AffineGridGenerator((5, 6), align_corners=False),
+            lambda: _affine_theta().reshape(2, 2, 3),
+            expected_output_shapes=[(2, 5, 6, 2)],
+        ),
+    ],
+    "AttentionGRUDecoder": [
+        _case(
+            f"sequence_{attention}",
+            lambda attention=attention: AttentionGRUDecoder(8, attention=attention),
+            _decoder_inputs,
+            grad_wrt_inputs=[0, 1, 2],
+            expected_output_shapes=[(3, 4, 8), (3, 4, 6), (3, 4, 5)],
+        )
+        for attention in ("luong", "bahdanau")
+    ]
+    + [
+        _case(
+            "single_step",
+            lambda: AttentionGRUDecoder(8),
+            lambda: _decoder_inputs(single_step=True),
+            grad_wrt_inputs=[0, 1, 2],
+            expected_output_shapes=[(3, 8), (3, 6), (3, 5)],
+        )
+    ],
+    "BahdanauAttention": [
+        _case(
+            f"steps_{steps}",
+            lambda: BahdanauAttention(6),
+            lambda steps=steps: _attention_inputs(steps),
+            grad_wrt_inputs=[0, 1],
+            expected_output_shapes=[(3, 4) if steps is None else (3, steps, 4), (3, 6) if steps is None else (3, steps, 6)],
+        )
+        for steps in (3, None)
+    ],
+    "BilinearSampler": [
+        _case(
+            padding,
+            lambda padding=padding: BilinearSampler(padding=padding),
+            _sampler_inputs,
+            expected_output_shapes=[(2, 5, 6, 3)],
+        )
+        for padding in ("zeros", "border")
+    ],
+    "BilinearUpsampling2DTranspose": [
+        _case(
+            "bias",
+            lambda: BilinearUpsampling2DTranspose(4, 3, use_bias=True),
+            lambda: _normal(0, (2, 5, 6, 3)),
+            expected_output_shapes=[(2, 15, 18, 4)],
+        ),
+        _case(
+            "no_bias",
+            lambda: BilinearUpsampling2DTranspose(3, 2),
+            lambda: _normal(0, (2, 5, 6, 3)),
+            expected_output_shapes=[(2, 10, 12, 3)],
+        ),
+    ],
+    "CropToReference": [
+        _case(
+            "crop",
+            lambda: CropToReference(),
+            lambda: [_normal(1, (2, 64, 48, 3)), _normal(2, (2, 50, 37, 3))],
+            grad_wrt_inputs=[0],  # the reference only lends its size
+            expected_output_shapes=[(2, 50, 37, 3)],
+        )
+    ],
+    "LuongAttention": [
+        _case(
+            f"{score}_steps_{steps}",
+            lambda score=score: LuongAttention(score, units=5 if score == "concat" else None),
+            lambda steps=steps: _attention_inputs(steps),
+            grad_wrt_inputs=[0, 1],
+            expected_output_shapes=[(3, 4) if steps is None else (3, steps, 4), (3, 6) if steps is None else (3, steps, 6)],
+        )
+        for score in ("concat", "general", "dot")
+        for steps in (3, None)
+    ],
+    "MaxPoolingWithArgmax2D": [
+        _case(
+            "pool",
+            lambda: MaxPoolingWithArgmax2D(2),
+            lambda: _normal(3, (2, 6, 8, 3)),
+            expected_output_shapes=[(2, 3, 4, 3)] * 2,
+        )
+    ],
+    "MaxUnpooling2D": [
+        _case(
+            "reference",
+            lambda: MaxUnpooling2D(2),
+            lambda: _unpooling_inputs(reference=True),
+            grad_wrt_inputs=[0],  # the reference only lends its size
+            expected_output_shapes=[(2, 7, 9, 5)],
+        ),
+        _case("switches", lambda: MaxUnpooling2D(2), _unpooling_inputs, expected_output_shapes=[(2, 6, 8, 5)]),
+    ],
+    "Maxout": [_case("pieces_2", lambda: Maxout(2), lambda: _normal(0, (2, 3, 8)), expected_output_shapes=[(2, 3, 4)])],
+    "PadToMultiple": [
+        _case("pad", lambda: PadToMultiple(16), lambda: _normal(1, (2, 50, 37, 3)), expected_output_shapes=[(2, 64, 48, 3)])
+    ],
+    "ProjectiveGridGenerator": [
+        _case(
+            "projective",
+            lambda: ProjectiveGridGenerator((4, 7)),
+            lambda: np.tile(np.array([1, 0.1, 0, 0, 1, 0, 0.05, 0], "float32"), (2, 1)),
+            expected_output_shapes=[(2, 4, 7, 2)],
+        )
+    ],
+    "SpatialTransformer": [
+        _case(
+            case_id,
+            lambda kwargs=kwargs: SpatialTransformer(
+                (12, 10),
+                **{k: _custom_localization() if k == "localization" else v for k, v in kwargs.items()},
+            ),
+            lambda: _images(9, (2, 16, 14, 3)),
+            expected_output_shapes=expected,
+        )
+        for case_id, kwargs, expected in [
+            (  # first: multi-output, and a small localisation net keeps the fit step's compile short
+                "custom_localization_border",
+                {"localization": "custom", "padding": "border", "return_grid": True},
+                [(2, 12, 10, 3), (2, 12, 10, 2)],
+            ),
+            ("affine", {}, [(2, 12, 10, 3)]),
+            ("projective_theta", {"transform": "projective", "return_theta": True}, [(2, 12, 10, 3), (2, 8)]),
+            (
+                "tps_theta_grid",
+                {"transform": "tps", "control_grid": (3, 3), "return_theta": True, "return_grid": True},
+                [(2, 12, 10, 3), (2, 18), (2, 12, 10, 2)],
+            ),
+        ]
+    ],
+    "ThinPlateSplineGridGenerator": [
+        _case(
+            "tps",
+            lambda: ThinPlateSplineGridGenerator((6, 5), control_grid=(3, 3)),
+            lambda: np.tile(ThinPlateSplineGridGenerator((6, 5), control_grid=(3, 3)).identity_theta() * 0.9, (2, 1)),
+            expected_output_shapes=[(2, 6, 5, 2)],
+        )
+    ],
+}
+
+
+def _is_layer_class(obj):
+    return isinstance(obj, type) and issubclass(obj, keras.layers.Layer)
+
+
+def _sweep():
+    for name in layers.__all__:
+        cases = CASES.get(name) or [pytest.param(None, None, None, id="NO_CASE")]
+        for i, case in enumerate(cases):
+            factory, make_inputs, kwargs = case.values
+            if i:
+                # The compiled fit step runs on each layer's first case only:
+                # XLA-compiling a train step costs 0.5-4 s a case on 2 cores,
+                # and the variants share its graph up to an argument.
+                kwargs = {"fit": False, **kwargs}
+            yield pytest.param(name, factory, make_inputs, kwargs, id=f"{name}-{case.id}")
+
+
+# ------------------------------------------------------------------- sweep
+@pytest.mark.parametrize("name,factory,make_inputs,kwargs", list(_sweep()))
+def test_public_layer_passes_check_layer(name, factory, make_inputs, kwargs, tmp_path):
+    obj = getattr(layers, name)
+    if not _is_layer_class(obj):
+        pytest.skip(f"keras_segattn.layers.{name} is not a Layer class")
+    if factory is None:
+        pytest.fail(
+            f"public layer keras_segattn.layers.{name} has no check_layer case: add one to CASES in tests/test_layers_sweep.py"
+        )
+    layer = check_layer(factory, make_inputs(), tmp_path=tmp_path, **kwargs)
+    assert type(layer) is obj, f"case for {name} builds a {type(layer).__name__}"
+
+
+def test_cases_name_public_layers_only():
+    stale = sorted(set(CASES) - set(layers.__all__))
+    assert not stale, f"CASES names layers that keras_segattn.layers.__all__ does not export: {stale}"
+
+
+# ------------------------------------------------- the checks can fail
+class _WeightInCallWithBuild(keras.layers.Layer):
+    """Wrong: build() creates nothing; call() adds the weight."""
+
+    def build(self, input_shape):
+        pass
+
+    def call(self, x):
+        if not hasattr(self, "gain"):
+            self.gain = self.add_weight(name="gain", shape=(), initializer="ones")
+        return x * self.gain
+
+
+class _WeightInCallNoBuild(keras.layers.Layer):
+    """Wrong: no build(); Keras would trace call() to create the weight."""
+
+    def call(self, x):
+        if not hasattr(self, "gain"):
+            self.gain = self.add_weight(name="gain", shape=(), initializer="ones")
+        return x * self.gain
+
+
+@pytest.mark.parametrize("cls", [_WeightInCallWithBuild, _WeightInCallNoBuild])
+def test_check_layer_catches_weights_created_in_call(cls, tmp_path):
+    with pytest.raises(AssertionError, match="call\\(\\) creates? weights"):
+        check_layer(cls, _normal(0, (2, 3)), tmp_path=tmp_path)
