@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,8 +39,14 @@ def main():
             ["git", "rev-parse", "--short", "HEAD"], cwd=clone, check=True, capture_output=True, text=True
         ).stdout.strip()
         start = time.perf_counter()
-        subprocess.run(["make", "demo"], cwd=clone, check=True)
+        run = subprocess.run(["make", "demo"], cwd=clone, capture_output=True, text=True)
         wall = time.perf_counter() - start
+        sys.stdout.write(run.stdout)
+        sys.stderr.write(run.stderr)
+        run.check_returncode()
+        # What a new user sees: TensorFlow's C++ log lines (I0000/W0000/E0000...) must not be among it.
+        printed = (run.stdout + run.stderr).splitlines()
+        tf_log_lines = [line for line in printed if re.match(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", line)]
         with open(os.path.join(clone, "saved_models", "demo", f"{DEMO_MODEL}_demo_summary.json")) as fh:
             summary = json.load(fh)
     finally:
@@ -47,7 +54,13 @@ def main():
             shutil.rmtree(clone, ignore_errors=True)
     for key in ("keras_model", "picture"):  # the summary's paths are relative to saved_models/demo/
         summary[key] = os.path.join("saved_models", "demo", summary[key])
-    result = {"commit": commit, "make_demo_wall_seconds": round(wall, 1), "summary": summary}
+    result = {
+        "commit": commit,
+        "make_demo_wall_seconds": round(wall, 1),
+        "printed_lines": len(printed),
+        "tensorflow_cpp_log_lines": tf_log_lines,
+        "summary": summary,
+    }
     path = write_result("demo", result)
     text = (
         "### `make demo`\n\n"
@@ -57,7 +70,8 @@ def main():
         f"**{summary['train_seconds'] / 60:.1f} min**, reached held-out mIoU **{summary['held_out_mean_iou']:.3f}** "
         f"(pixel accuracy {summary['held_out_pixel_accuracy']:.3f}, {summary['held_out_examples']:,} images, "
         "4 classes incl. background), exported and verified every format, and finished in "
-        f"{wall / 60:.1f} min including the install (warm pip cache).\n\n"
+        f"{wall / 60:.1f} min including the install (warm pip cache). Of the {len(printed)} lines it "
+        f"printed, {len(tf_log_lines)} were TensorFlow C++ log lines (I0000/W0000/E0000...).\n\n"
         + "\n".join(f"* {line}" for line in summary["exports"])
     )
     replace_readme_section("demo", text)
