@@ -105,6 +105,11 @@ def test_toy_family_passes_the_shared_helper(tmp_path):
 
 
 def test_toy_family_through_every_cli_command(tmp_path, capsys):
+    assert main(["list", "--family", "toy"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in listed] == [
+        ["toy_net", "toy", "toy_brighter_half"], ["toy_net_tiny", "toy", "toy_brighter_half"]
+    ]
     keras_file = str(tmp_path / "toy.keras")
     assert main([
         "train", "toy_net_tiny", "-o", keras_file, "--epochs", "3", "--train-examples", "512",
