@@ -64,7 +64,8 @@ class Task:
         (the int8 export gates compare argmaxes; an untrained model's are ties)."""
         import tensorflow as tf
 
-        x, y = self.sample_batch(model, batch_size=64, seed=seed)
+        # 64x64 where the model's size is dynamic (sample_batch's size argument).
+        x, y = self.sample_batch(model, batch_size=64, seed=seed, size=(64, 64))
         self.compile(model, learning_rate=2e-3, jit_compile=False)
         ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(16)
         model.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)

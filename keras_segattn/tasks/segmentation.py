@@ -93,14 +93,6 @@ class SemanticSegmentation(Task):
             jit_compile=jit_compile, **options,
         )
 
-    def quick_fit(self, model, seed=0):
-        import tensorflow as tf
-
-        x, y = self.sample_batch(model, batch_size=64, size=(64, 64), seed=seed)
-        self.compile(model, learning_rate=2e-3, jit_compile=False)
-        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(16), steps_per_epoch=60, verbose=0)
-        return model
-
     def train(self, model, *, num_classes=None, data=None, data_dir=None, image_size=None, lr_schedule=None,
               learning_rate=None, train_examples=None, val_examples=None, epochs=None, batch_size=None, **kwargs):
         """The segmentation recipe (:func:`keras_segattn.training.train_segmentation`): AdamW, flips and
