@@ -28,6 +28,10 @@ PAPER_SIZE_OVERRIDES = {
     # Spatial transformer family: paper size is small (42x42 grey digits).
     "digits_cnn": {},
     "st_cnn": {},
+    # Classic segmenters (any input size): a small image keeps the paper-width checks fast.
+    "patch_classifier": {"input_shape": (32, 32, 3)},
+    "multiscale_cnn": {"input_shape": (32, 32, 3)},
+    "recurrent_cnn": {"input_shape": (32, 32, 3)},
 }
 
 

@@ -5,7 +5,11 @@ from keras_segattn.layers.attention_gru_decoder import AttentionGRUDecoder
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.layers.bilinear_sampler import BilinearSampler
 from keras_segattn.layers.bilinear_upsampling import BilinearUpsampling2DTranspose
+from keras_segattn.layers.bilinear_upsampling_fixed import BilinearUpsampling2D
+from keras_segattn.layers.constant_planes import ConstantPlanes
 from keras_segattn.layers.crop_to_reference import CropToReference
+from keras_segattn.layers.dilated_max_pooling import DilatedMaxPooling2D
+from keras_segattn.layers.image_pyramid import ImagePyramid
 from keras_segattn.layers.luong_attention import LuongAttention
 from keras_segattn.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_segattn.layers.max_unpooling import MaxUnpooling2D
@@ -20,8 +24,12 @@ __all__ = [
     "AttentionGRUDecoder",
     "BahdanauAttention",
     "BilinearSampler",
+    "BilinearUpsampling2D",
     "BilinearUpsampling2DTranspose",
+    "ConstantPlanes",
     "CropToReference",
+    "DilatedMaxPooling2D",
+    "ImagePyramid",
     "LuongAttention",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",

@@ -1,5 +1,13 @@
 """Model families; importing this package registers every model."""
 
-from keras_segattn.models import bahdanau_nmt, deconvnet, fcn, spatial_transformer_net  # noqa: F401
+from keras_segattn.models import (  # noqa: F401
+    bahdanau_nmt,
+    deconvnet,
+    fcn,
+    multiscale_cnn,
+    patch_classifier,
+    recurrent_cnn,
+    spatial_transformer_net,
+)
 
 __all__ = ["bahdanau_nmt", "deconvnet", "fcn", "spatial_transformer_net"]
