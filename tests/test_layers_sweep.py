@@ -16,8 +16,12 @@ from keras_segattn.layers import (
     AttentionGRUDecoder,
     BahdanauAttention,
     BilinearSampler,
+    BilinearUpsampling2D,
     BilinearUpsampling2DTranspose,
+    ConstantPlanes,
     CropToReference,
+    DilatedMaxPooling2D,
+    ImagePyramid,
     LuongAttention,
     Maxout,
     MaxPoolingWithArgmax2D,
@@ -144,6 +148,38 @@ CASES = {
             expected_output_shapes=[(2, 5, 6, 3)],
         )
         for padding in ("zeros", "border")
+    ],
+    "BilinearUpsampling2D": [
+        _case(
+            "crop_to_reference",
+            lambda: BilinearUpsampling2D(4),
+            lambda: [_normal(0, (2, 3, 4, 5)), _normal(1, (2, 10, 15, 1))],
+            grad_wrt_inputs=[0],  # the reference only lends its size
+            expected_output_shapes=[(2, 10, 15, 5)],
+        ),
+        _case("factor_2", lambda: BilinearUpsampling2D(2), lambda: _normal(0, (2, 3, 4, 5)), expected_output_shapes=[(2, 6, 8, 5)]),
+    ],
+    "ConstantPlanes": [
+        _case(
+            "zeros",
+            lambda: ConstantPlanes(4),
+            lambda: _normal(0, (2, 5, 6, 3)),
+            grad_wrt_inputs=[],  # only the input's shape is read: no gradient path exists
+            fit=False,  # no weights and no gradient path: nothing a fit step could move
+            expected_output_shapes=[(2, 5, 6, 4)],
+        )
+    ],
+    "DilatedMaxPooling2D": [
+        _case("dilation_4", lambda: DilatedMaxPooling2D(2, dilation_rate=4), lambda: _normal(0, (2, 11, 9, 3)), expected_output_shapes=[(2, 7, 5, 3)])
+    ],
+    "ImagePyramid": [
+        _case(
+            "laplacian",
+            lambda: ImagePyramid(3),
+            lambda: _normal(0, (2, 15, 12, 3)),
+            expected_output_shapes=[(2, 15, 12, 3), (2, 8, 6, 3), (2, 4, 3, 3)],
+        ),
+        _case("gaussian", lambda: ImagePyramid(2, mode="gaussian"), lambda: _normal(0, (2, 8, 8, 2)), expected_output_shapes=[(2, 8, 8, 2), (2, 4, 4, 2)]),
     ],
     "BilinearUpsampling2DTranspose": [
         _case(
