@@ -154,13 +154,19 @@ def patch_classifier(
     return keras.Model(inputs, outputs, name=label)
 
 
-def _patch_size_of(model) -> int:
-    pad = model.get_layer("pad").get_config()["padding"]
-    return int(pad[0][0] + pad[0][1] + 1)
+def _patch_size_of(model) -> int | None:
+    try:
+        pad = model.get_layer("pad")
+    except ValueError:
+        return None
+    if not isinstance(pad, keras.layers.ZeroPadding2D):
+        return None
+    (top, bottom), _ = pad.get_config()["padding"]
+    return int(top + bottom + 1)
 
 
 def patch_network(model):
-    """The per-patch classifier with ``model``'s weights (shared variables, not copies).
+    """The per-patch classifier with ``model``'s weights (copied when built: rebuild it after training).
 
     Walks ``model`` (a :func:`patch_classifier`, e.g. from ``build_model`` or a
     reloaded file) and rebuilds its layer chain undilated: no padding, the
@@ -175,12 +181,11 @@ def patch_network(model):
         >>> net.predict(np.zeros((5, 18, 18, 3)), verbose=0).shape
         (5, 4)
     """
-    try:
-        patch_size = _patch_size_of(model)
-    except ValueError:
+    patch_size = _patch_size_of(model)
+    if patch_size is None:
         raise ValueError(
-            f"patch_network: model must be a patch_classifier (a layer named 'pad'), received {model.name!r}."
-        ) from None
+            message("patch_network", "model", "a patch_classifier (a ZeroPadding2D layer named 'pad')", model.name)
+        )
     inputs = keras.Input((patch_size, patch_size, 3), name="patch")
     x = inputs
     for layer in model.layers[1:]:
