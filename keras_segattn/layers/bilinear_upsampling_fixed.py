@@ -81,7 +81,8 @@ class BilinearUpsampling2D(keras.layers.Layer):
         channels = x.shape[-1]
         if self.factor > 1:
             size = tf.shape(x)[1:3] * self.factor
-            x = tf.image.resize(x, size, method="bilinear")
+            # float32 in: the half-precision resize gradient mixes float types, which XLA refuses.
+            x = tf.image.resize(tf.cast(x, "float32"), size, method="bilinear")
         x = tf.cast(x, self.compute_dtype)
         if reference is not None:
             ref = tf.shape(reference)

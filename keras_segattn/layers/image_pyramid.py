@@ -80,7 +80,9 @@ class ImagePyramid(keras.layers.Layer):
         out = []
         for k in range(self.levels - 1):
             size = tf.shape(gaussian[k])[1:3]
-            up = tf.cast(tf.image.resize(gaussian[k + 1], size, method="bilinear"), gaussian[k].dtype)
+            # float32 in: the half-precision resize gradient mixes float types, which XLA refuses.
+            up = tf.image.resize(tf.cast(gaussian[k + 1], "float32"), size, method="bilinear")
+            up = tf.cast(up, gaussian[k].dtype)
             out.append(gaussian[k] - up)
         out.append(gaussian[-1])
         return out
