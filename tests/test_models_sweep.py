@@ -29,9 +29,9 @@ PAPER_SIZE_OVERRIDES = {
     "digits_cnn": {},
     "st_cnn": {},
     # Classic segmenters (any input size): a small image keeps the paper-width checks fast.
-    "patch_classifier": {"input_shape": (32, 32, 3)},
-    "multiscale_cnn": {"input_shape": (32, 32, 3)},
-    "recurrent_cnn": {"input_shape": (32, 32, 3)},
+    "patch_classifier": {"input_shape": (16, 16, 3)},
+    "multiscale_cnn": {"input_shape": (16, 16, 3)},
+    "recurrent_cnn": {"input_shape": (16, 16, 3)},
 }
 
 
