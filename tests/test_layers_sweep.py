@@ -28,6 +28,7 @@ from keras_segattn.layers import (
     MaxUnpooling2D,
     PadToMultiple,
     ProjectiveGridGenerator,
+    ScaledResidual,
     SpatialTransformer,
     ThinPlateSplineGridGenerator,
 )
@@ -236,6 +237,14 @@ CASES = {
     "Maxout": [_case("pieces_2", lambda: Maxout(2), lambda: _normal(0, (2, 3, 8)), expected_output_shapes=[(2, 3, 4)])],
     "PadToMultiple": [
         _case("pad", lambda: PadToMultiple(16), lambda: _normal(1, (2, 50, 37, 3)), expected_output_shapes=[(2, 64, 48, 3)])
+    ],
+    "ScaledResidual": [
+        _case(
+            "scale_0.17",
+            lambda: ScaledResidual(0.17),
+            lambda: [_normal(0, (2, 5, 6, 4)), _normal(1, (2, 5, 6, 4))],
+            expected_output_shapes=[(2, 5, 6, 4)],
+        )
     ],
     "ProjectiveGridGenerator": [
         _case(

@@ -16,6 +16,7 @@ from keras_segattn.layers.max_unpooling import MaxUnpooling2D
 from keras_segattn.layers.maxout import Maxout
 from keras_segattn.layers.pad_to_multiple import PadToMultiple
 from keras_segattn.layers.projective_grid_generator import ProjectiveGridGenerator
+from keras_segattn.layers.scaled_residual import ScaledResidual
 from keras_segattn.layers.spatial_transformer import SpatialTransformer
 from keras_segattn.layers.tps_grid_generator import ThinPlateSplineGridGenerator
 
@@ -36,6 +37,7 @@ __all__ = [
     "Maxout",
     "PadToMultiple",
     "ProjectiveGridGenerator",
+    "ScaledResidual",
     "SpatialTransformer",
     "ThinPlateSplineGridGenerator",
 ]
