@@ -93,7 +93,8 @@ def deconvnet(
         num_classes: classes including background (VOC: 21).
         input_shape: ``(H, W, 3)``; H and W multiples of ``2**len(widths)``
             and at least ``2**len(widths) * fc_kernel`` (paper: 224).
-        backbone: ``"vgg16"``.
+        backbone: ``"vgg16"`` only: the decoder unpools with VGG's
+            argmax switches (``widths``/``depths`` make it smaller).
         backbone_weights: ``None``, ``"imagenet"`` or a VGG16 weights file
             (convolutions and fc6/fc7; BatchNorm starts at identity).
         widths, depths: VGG stages.
@@ -112,7 +113,15 @@ def deconvnet(
     label = name or "deconvnet"
     num_classes = check_positive_int(label, "num_classes", num_classes)
     input_shape = check_image_shape(input_shape, label)
-    check_backbone(backbone, label)
+    if backbone != "vgg16":
+        # The decoder mirrors the encoder pool by pool (argmax unpooling needs
+        # VGG's five max-poolings); Inception's strided convolutions and
+        # concatenated branches have no switches to unpool with.
+        check_backbone(backbone, label)
+        raise ValueError(
+            message(label, "backbone", "'vgg16' (DeconvNet's unpooling decoder mirrors VGG16's max-poolings; "
+                    "set widths/depths for a smaller VGG)", backbone)
+        )
     stages = len(widths)
     _check_size(input_shape, stages, fc_kernel, label)
 
