@@ -14,6 +14,7 @@ from keras_segattn.data.pipeline import (
     segmentation_pipeline,
     segmentation_stream,
 )
+from keras_segattn.data.scene_parsing import scene_parse150, scene_parsing_pipeline
 from keras_segattn.data.synthetic_shapes import (
     SHAPES,
     render_example,
@@ -42,6 +43,8 @@ __all__ = [
     "oxford_iiit_pet",
     "render_distorted_digit",
     "render_example",
+    "scene_parse150",
+    "scene_parsing_pipeline",
     "segmentation_pipeline",
     "segmentation_stream",
     "spanish_english",
