@@ -40,7 +40,7 @@ __all__ = ["patch_classifier", "patch_network", "sliding_window_predict", "valid
 
 PAPER = "Lecture baseline: a CNN classifies the centre pixel of a patch (sliding window vs dense evaluation)"
 
-TINY = dict(num_classes=4, patch_size=18, widths=(8, 16), depths=(1, 1), kernel_size=3, fc_units=32, dropout=0.0)
+TINY = dict(num_classes=4, patch_size=18, widths=(4, 8), depths=(1, 1), kernel_size=3, fc_units=16, dropout=0.0)
 
 
 def _fc_kernel(patch_size, depths, kernel_size):
