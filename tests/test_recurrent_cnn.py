@@ -73,22 +73,21 @@ def test_single_output_is_the_last_iteration():
     assert single.output.shape == (None, None, None, 4) and single.output.dtype == "float32"
 
 
-@pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (0.2, 0.3, 1.0)])
-def test_deep_supervision_weights_each_iterations_loss(weights):
+def test_deep_supervision_weights_each_iterations_loss():
     keras.utils.set_random_seed(0)
     model = ksa.build_model("recurrent_cnn_tiny", all_iterations=True)
     x, y = task_of(model).sample_batch(model, batch_size=2, size=(32, 32))
-    compile_deep_supervision(model, loss_weights=weights, jit_compile=False)
     logits = [np.asarray(o) for o in model(x)]
     per_iteration = [float(segmentation_loss()(y, out)) for out in logits]
     assert len(set(np.round(per_iteration, 6))) == 3  # the iterations' losses differ
-    expected = sum(w * loss for w, loss in zip(weights, per_iteration))
-    result = model.evaluate(x, iteration_targets(y, 3), batch_size=2, verbose=0, return_dict=True)
-    np.testing.assert_allclose(result["loss"], expected, rtol=1e-5)
-    assert any("mean_iou" in k for k in result), result
-    if weights[0] != 1.0:
-        return
-    # A training step runs and moves f's weights (once: it costs a graph trace).
+    # One model, two weightings: the compiled loss is the weighted sum of the iterations' losses.
+    for weights in [(0.2, 0.3, 1.0), (1.0, 0.0, 0.0)]:
+        compile_deep_supervision(model, loss_weights=weights, jit_compile=False)
+        expected = sum(w * loss for w, loss in zip(weights, per_iteration))
+        result = model.evaluate(x, iteration_targets(y, 3), batch_size=2, verbose=0, return_dict=True)
+        np.testing.assert_allclose(result["loss"], expected, rtol=1e-5)
+        assert any("mean_iou" in k for k in result), result
+    # A training step (weights (1, 0, 0)) runs and moves f's weights (once: it costs a graph trace).
     before = [w.numpy().copy() for w in model.trainable_weights]
     model.fit(x, iteration_targets(y, 3), batch_size=2, epochs=1, verbose=0)
     assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
