@@ -28,6 +28,11 @@ PAPER_SIZE_OVERRIDES = {
     # Spatial transformer family: paper size is small (42x42 grey digits).
     "digits_cnn": {},
     "st_cnn": {},
+    # Inception: paper widths at the smallest valid input, one block of each type (the
+    # repeats are identical blocks; the full depth's layout, parameter count and, for
+    # Inception-ResNet-v2, equality with Keras Applications are tests/test_backbones.py's).
+    "inception_v4": {"input_shape": (75, 75, 3), "blocks": (1, 1, 1), "num_classes": 10},
+    "inception_resnet_v2": {"input_shape": (75, 75, 3), "blocks": (1, 1, 1), "num_classes": 10},
     # Classic segmenters (any input size): a small image keeps the paper-width checks fast.
     "patch_classifier": {"input_shape": (16, 16, 3)},
     "multiscale_cnn": {"input_shape": (16, 16, 3)},

@@ -158,6 +158,7 @@ def check_backbone(backbone, model: str, families=None) -> Backbone:
 
 
 def _vgg_features(x, *, widths=VGG16_WIDTHS, depths=VGG16_DEPTHS, padding="same", **kwargs):
+    # VGG's 3x3 convolutions are "same"-padded already: every stride is exact.
     return vgg16_features(x, widths=widths, depths=depths, **kwargs)
 
 

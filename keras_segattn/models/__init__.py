@@ -4,6 +4,7 @@ from keras_segattn.models import (  # noqa: F401
     bahdanau_nmt,
     deconvnet,
     fcn,
+    inception,
     multiscale_cnn,
     patch_classifier,
     recurrent_cnn,
