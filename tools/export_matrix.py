@@ -6,6 +6,7 @@ per-case JSON the tests write, saves tools/results/export_matrix.json and
 rewrites the table between the export-matrix markers in README.md.
 
     .venv/bin/python tools/export_matrix.py
+    KSA_MATRIX_DIR=/tmp/m make test && .venv/bin/python tools/export_matrix.py --from /tmp/m   # reuse a suite run
 """
 
 from __future__ import annotations
@@ -41,14 +42,22 @@ def cell(record, notes):
     return text
 
 
-def main():
-    out = tempfile.mkdtemp(prefix="ksa_matrix_")
-    env = {**os.environ, "KSA_MATRIX_DIR": out}
-    code = subprocess.call(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_export_matrix.py"],
-        cwd=ROOT,
-        env=env,
-    )
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="source", help="KSA_MATRIX_DIR of a finished test run (skip running the tests)")
+    args = parser.parse_args(argv)
+    if args.source:
+        out, code = args.source, 0
+    else:
+        out = tempfile.mkdtemp(prefix="ksa_matrix_")
+        env = {**os.environ, "KSA_MATRIX_DIR": out}
+        code = subprocess.call(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_export_matrix.py"],
+            cwd=ROOT,
+            env=env,
+        )
     records = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "*.json")))]
     by = {(r["model"], r["target"]): r for r in records}
     models = sorted({r["model"] for r in records})

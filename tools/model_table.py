@@ -29,6 +29,8 @@ PAPER_PARAMETERS = {
     "fcn16s": "134M (FCN-VGG16)",
     "fcn8s": "134M (FCN-VGG16)",
     "deconvnet": "252M",
+    "inception_v4": "42.68M (timm's port of the TF-slim checkpoint, trainable)",
+    "inception_resnet_v2": "55.9M (Keras Applications: 55,873,736)",
 }
 
 
