@@ -16,8 +16,9 @@ dense / sliding-window speed ratio of the patch classifier.
    recipe, :func:`compile_deep_supervision`) on the same stream and schedule.
 
    The registered classic tiny variants (1.6k-4.0k parameters, sized for the
-   test suite) learn nothing but background under any budget that fits here
-   (2,000 images x 5 epochs: all three at background-only mIoU 0.226), so the
+   test suite) learnt nothing but background in this script's earlier run
+   (commit a6fff7f: 2,000 images x 5 epochs of batch 32, background-only mIoU
+   0.226 for all three), so the
    table builds them with the widths in ``TABLE_OVERRIDES`` (same builders,
    same registered names; the parameter count is in the table). FCN-8s and
    DeconvNet tiny are built as registered. ``--registered-widths`` trains the
