@@ -409,10 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     def data_args(p):
-        p.add_argument("--data", choices=["synthetic", "oxford_iiit_pet"],
-                       help="segmentation: embedded synthetic shapes (default, no download) or Oxford-IIIT Pet "
-                       "via tfds; other tasks use their embedded data")
-        p.add_argument("--data-dir", help="tensorflow_datasets data directory (for oxford_iiit_pet)")
+        p.add_argument("--data", choices=["synthetic", "oxford_iiit_pet", "scene_parse150"],
+                       help="segmentation: embedded synthetic shapes (default, no download), Oxford-IIIT Pet or "
+                       "SceneParse150 (ADE20K) via tfds; other tasks use their embedded data")
+        p.add_argument("--data-dir", help="tensorflow_datasets data directory (for oxford_iiit_pet, scene_parse150)")
         p.add_argument("--seed", type=int, default=0)
         task_arg(p)
 

@@ -68,6 +68,20 @@ def test_batches_feed_a_segmentation_model():
     assert np.isfinite(float(segmentation_loss()(y, logits)))
 
 
+def test_training_recipes_know_scene_parse150():
+    import tensorflow_datasets as tfds
+
+    from keras_segattn.training import segmentation_data
+
+    with tfds.testing.mock_data(num_examples=4):
+        pairs = list(segmentation_data("scene_parse150", split="validation", num_examples=2, image_size=24,
+                                       num_classes=20).as_numpy_iterator())
+    assert [(x.shape, y.shape) for x, y in pairs] == [((24, 24, 3), (24, 24))] * 2
+    assert set(np.unique(np.concatenate([y.ravel() for _, y in pairs]))) <= set(range(20)) | {255}
+    with pytest.raises(ValueError, match="data must be 'synthetic', 'oxford_iiit_pet' or 'scene_parse150', received 'ade'"):
+        segmentation_data("ade")
+
+
 def test_errors_name_argument_received_expected():
     with pytest.raises(ValueError, match=r"scene_parse150: num_classes must be an int in \[1, 150\], received 151\."):
         scene_parse150("train", num_classes=151)

@@ -96,7 +96,7 @@ class SemanticSegmentation(Task):
     def train(self, model, *, num_classes=None, data=None, data_dir=None, image_size=None, lr_schedule=None,
               learning_rate=None, train_examples=None, val_examples=None, epochs=None, batch_size=None, **kwargs):
         """The segmentation recipe (:func:`keras_segattn.training.train_segmentation`): AdamW, flips and
-        turns, a deterministic resumable stream; ``data="oxford_iiit_pet"`` trains on the tfds dataset."""
+        turns, a deterministic resumable stream; ``data="oxford_iiit_pet"`` or ``"scene_parse150"`` trains on the tfds dataset."""
         from keras_segattn.training import train_segmentation
 
         given = {

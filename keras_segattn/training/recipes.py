@@ -61,15 +61,23 @@ def segmentation_data(
 
     ``"synthetic"``: the embedded shapes (no download). ``"oxford_iiit_pet"``:
     tensorflow_datasets (prepared in ``data_dir``; 2 classes + void).
+    ``"scene_parse150"``: ADE20K's 150 classes (the ``num_classes`` most
+    frequent kept, the rest void), prepared in ``data_dir``.
     """
-    from keras_segattn.data import oxford_iiit_pet, synthetic_shapes
+    from keras_segattn.data import oxford_iiit_pet, scene_parse150, synthetic_shapes
 
     if data == "synthetic":
         return synthetic_shapes(split, num_examples, image_size=image_size, num_classes=num_classes, seed=seed)
     if data == "oxford_iiit_pet":
         tfds_split = {"train": "train", "validation": "test[:50%]", "test": "test[50%:]"}[split]
         return oxford_iiit_pet(tfds_split, image_size=(image_size, image_size), data_dir=data_dir).take(num_examples)
-    raise ValueError(f"data must be 'synthetic' or 'oxford_iiit_pet', received {data!r}.")
+    if data == "scene_parse150":
+        # tfds' "test" split is the benchmark's 2,000 validation images: halves for validation and test.
+        tfds_split = {"train": "train", "validation": "test[:50%]", "test": "test[50%:]"}[split]
+        return scene_parse150(
+            tfds_split, image_size=(image_size, image_size), num_classes=num_classes, data_dir=data_dir
+        ).take(num_examples)
+    raise ValueError(f"data must be 'synthetic', 'oxford_iiit_pet' or 'scene_parse150', received {data!r}.")
 
 
 def fit_resumable(
