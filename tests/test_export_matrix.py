@@ -15,7 +15,7 @@ import keras_segattn as ksa
 from keras_segattn.export import UnsupportedTarget, export
 from keras_segattn.export.formats import BACKENDS
 from keras_segattn.export.support import TARGETS, unsupported_reason
-from tests.helpers import quick_train
+from tests.helpers import quick_train, release_memory
 
 pytestmark = pytest.mark.export
 
@@ -24,11 +24,17 @@ _TRAINED = {}
 
 def trained(name):
     if name not in _TRAINED:
+        # One trained model at a time: the cases run model by model (target is the
+        # inner parameter), and keeping all of them held gigabytes to the end.
+        _TRAINED.clear()
+        release_memory()
         _TRAINED[name] = quick_train(name)
     return _TRAINED[name]
 
 
-@pytest.mark.xdist_group("export_matrix")
+# One xdist group with the paper-size sweep (tests/test_models_sweep.py): each
+# needs up to ~10 GB, so they never run side by side.
+@pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("target", list(TARGETS))
 @pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
 def test_export_matrix(name, target, tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 import keras_segattn as ksa
 from keras_segattn.models.bahdanau_nmt import TINY as TINY_NMT
-from tests.helpers import check_model
+from tests.helpers import check_model, release_memory
 
 TINY = ksa.list_models("*_tiny")
 
@@ -46,9 +46,11 @@ def test_sweep_covers_every_model():
     assert not missing, f"add these paper-size models to PAPER_SIZE_OVERRIDES: {missing}"
 
 
-# One xdist group: these need up to ~9 GB each, so they never run side by side.
+# One xdist group, shared with the export matrix: these need up to ~9 GB each, so
+# they never run side by side (nor beside the matrix).
 @pytest.mark.paper_size
-@pytest.mark.xdist_group("paper_size")
+@pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("name", sorted(PAPER_SIZE_OVERRIDES))
 def test_paper_size_model_passes_shared_helper(name, tmp_path):
     check_model(name, tmp_path=tmp_path, overrides=PAPER_SIZE_OVERRIDES[name], batch_size=1)
+    release_memory()
