@@ -36,11 +36,12 @@ import re
 import keras
 
 from keras_segattn.backbones.inception_v4 import (
+    check_padding,
     check_width_divisor,
     load_own_weights,
     nested_backbone,
 )
-from keras_segattn.validation import check_choice, check_int_tuple, check_number, message
+from keras_segattn.validation import check_int_tuple, check_number, message
 
 __all__ = [
     "INCEPTION_RESNET_V2_BLOCKS",
@@ -261,13 +262,7 @@ def inception_resnet_v2_backbone(
         raise ValueError(message(where, "residual_scales", "3 numbers (A, B and C blocks)", residual_scales))
     scales = tuple(check_number(where, "residual_scales", s) for s in residual_scales)
     width_divisor = check_width_divisor(where, width_divisor, _WIDTHS)
-    check_choice(where, "padding", padding, ("valid", "same"))
-    if padding == "valid":
-        for axis, size in zip(("height", "width"), input_shape[:2]):
-            if size is not None and size < 75:
-                raise ValueError(
-                    message(where, f"input_shape {axis}", 'at least 75 with padding="valid" (or padding="same")', size)
-                )
+    check_padding(where, padding, input_shape)
     config, endpoints = _rewrite(
         json.loads(_keras_config()), input_shape=tuple(input_shape), blocks=blocks, scales=scales,
         width_divisor=width_divisor, padding=padding,

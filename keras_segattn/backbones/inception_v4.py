@@ -59,6 +59,17 @@ def check_width_divisor(where, width_divisor, widths):
     return width_divisor
 
 
+def check_padding(where, padding, input_shape):
+    """``padding`` is "valid" or "same"; "valid" (the stem's unpadded 3x3s) needs inputs of 75+."""
+    check_choice(where, "padding", padding, ("valid", "same"))
+    if padding == "valid":
+        for axis, size in zip(("height", "width"), input_shape[:2]):
+            if size is not None and size < 75:
+                raise ValueError(
+                    message(where, f"input_shape {axis}", 'at least 75 with padding="valid" (or padding="same")', size)
+                )
+
+
 class _Builder:
     """Holds the width divisor and padding; names every layer it creates."""
 
@@ -196,13 +207,7 @@ def inception_v4_backbone(
     where = name or "inception_v4"
     blocks = check_int_tuple(where, "blocks", blocks, minimum=1, length=3)
     width_divisor = check_width_divisor(where, width_divisor, _WIDTHS)
-    check_choice(where, "padding", padding, ("valid", "same"))
-    if padding == "valid":
-        for axis, size in zip(("height", "width"), input_shape[:2]):
-            if size is not None and size < 75:
-                raise ValueError(
-                    message(where, f"input_shape {axis}", 'at least 75 with padding="valid" (or padding="same")', size)
-                )
+    check_padding(where, padding, input_shape)
     build = _Builder(width_divisor, padding)
     inputs = keras.Input(input_shape, name="image")
     endpoints = {}
