@@ -32,11 +32,11 @@ def trained(name):
     return _TRAINED[name]
 
 
-# One xdist group with the paper-size sweep (tests/test_models_sweep.py): each
-# needs up to ~10 GB, so they never run side by side.
-@pytest.mark.xdist_group("heavy")
+# One xdist group per model: its targets share one trained model on one worker.
 @pytest.mark.parametrize("target", list(TARGETS))
-@pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xdist_group(f"export_{n}")) for n in ksa.list_models("*_tiny")]
+)
 def test_export_matrix(name, target, tmp_path):
     args = TARGETS[target]
     path = str(tmp_path / f"{name}_{target}{BACKENDS[args['format']].suffix or ''}")

@@ -46,8 +46,8 @@ def test_sweep_covers_every_model():
     assert not missing, f"add these paper-size models to PAPER_SIZE_OVERRIDES: {missing}"
 
 
-# One xdist group, shared with the export matrix: these need up to ~9 GB each, so
-# they never run side by side (nor beside the matrix).
+# One xdist group: these need up to ~10 GB each (DeconvNet at 224x224), so two
+# never run side by side.
 @pytest.mark.paper_size
 @pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("name", sorted(PAPER_SIZE_OVERRIDES))

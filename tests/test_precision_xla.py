@@ -8,12 +8,7 @@ import keras_segattn as ksa
 from keras_segattn.training import precision_policy
 from tests.helpers import compile_for_task, sample_batch
 
-# The deep Inception graphs' mixed-precision XLA compiles are the suspected
-# multi-GB cases: they join the "heavy" xdist group so two never run side by side.
-_NAMES = [
-    pytest.param(n, marks=pytest.mark.xdist_group("heavy")) if n.startswith("inception") else n
-    for n in ksa.list_models("*_tiny")
-]
+_NAMES = ksa.list_models("*_tiny")
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
