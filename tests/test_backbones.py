@@ -61,6 +61,22 @@ def test_inception_resnet_v2_is_keras_applications_network():
     np.testing.assert_allclose(ours(x)["inception_resnet_c"], theirs(x), rtol=1e-5, atol=1e-5)
 
 
+def test_inception_resnet_v2_takes_the_dtype_policy_in_force_not_the_cached_one():
+    # The Keras Applications config is cached per process: building under mixed
+    # precision first once gave every later float32 model bfloat16 layers.
+    from keras_segattn.backbones import inception_resnet_v2 as irv2
+    from keras_segattn.training import precision_policy
+
+    irv2._keras_config.cache_clear()
+    with precision_policy("mixed_bfloat16"):
+        mixed = irv2.inception_resnet_v2_backbone((75, 75, 3), blocks=(1, 1, 1), width_divisor=8)
+    plain = irv2.inception_resnet_v2_backbone((75, 75, 3), blocks=(1, 1, 1), width_divisor=8)
+    convs = lambda m: [layer for layer in m.layers if isinstance(layer, keras.layers.Conv2D)]  # noqa: E731
+    assert {layer.compute_dtype for layer in convs(mixed)} == {"bfloat16"}
+    assert {layer.compute_dtype for layer in convs(plain)} == {"float32"}
+    assert {layer.compute_dtype for layer in plain.layers if layer.name.startswith("block")} == {"float32"}
+
+
 @pytest.mark.parametrize("name", ["vgg16_tiny", "inception_v4_tiny", "inception_resnet_v2_tiny"])
 def test_endpoint_strides_are_exact_with_same_padding(name):
     spec = get_backbone(name)

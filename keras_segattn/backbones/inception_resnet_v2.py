@@ -181,6 +181,11 @@ def _rewrite(config, *, input_shape, blocks, scales, width_divisor, padding):
         layer.pop("build_config", None)
         layer["name"] = rename.get(layer["name"], layer["name"])
         cfg = layer["config"]
+        if layer["class_name"] != "InputLayer":
+            # The cached config carries the dtype policy in force when it was first
+            # built: a process that built one under mixed precision gave later
+            # float32 models bfloat16 layers. Layers take the current policy instead.
+            cfg.pop("dtype", None)
         cfg["name"] = layer["name"]
         cls = layer["class_name"]
         if cls == "InputLayer":
@@ -198,7 +203,7 @@ def _rewrite(config, *, input_shape, blocks, scales, width_divisor, padding):
                 module="keras_segattn.layers.scaled_residual",
                 class_name="ScaledResidual",
                 registered_name="keras_segattn>ScaledResidual",
-                config={"name": layer["name"], "trainable": cfg["trainable"], "dtype": cfg["dtype"], "scale": scale},
+                config={"name": layer["name"], "trainable": cfg["trainable"], "scale": scale},
             )
         mapping = {**redirect, **rename}
         layer["inbound_nodes"] = _references(layer["inbound_nodes"], mapping)
