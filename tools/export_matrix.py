@@ -38,7 +38,7 @@ def cell(record, notes):
     text = f"ok, agree {parity['argmax_agreement']:.3f}"
     if "drop_points" in parity:
         metric = {"mean_iou": "mIoU"}.get(parity["metric"], parity["metric"])
-        text += f", {metric} drop {parity['drop_points']:+.2f} pts"
+        text += f", {metric} drop {round(parity['drop_points'], 2) + 0.0:+.2f} pts"  # + 0.0 turns -0.0 into 0.0
     return text
 
 
