@@ -9,14 +9,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from tests.helpers import release_memory, trim_heap  # noqa: E402
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    # `make test` relies on --dist loadgroup to keep the "heavy" tests (export
-    # matrix, paper-size sweep: gigabytes each) on one worker. pytest 9.2 stores
-    # node ids where pytest-xdist 3.8 no longer rewrites them, so the groups were
-    # silently ignored, both workers ran heavy tests side by side and the suite
-    # stalled a 23 GB machine. Fail loudly instead.
+    # `make test` relies on --dist loadgroup to keep the paper-size sweep
+    # (gigabytes per model) on one worker and each model's export targets
+    # together. pytest 9.2 stores node ids where pytest-xdist 3.8 no longer
+    # rewrites them, so the groups were silently ignored, both workers ran
+    # heavy tests side by side and the suite stalled a 23 GB machine. Fail
+    # loudly instead.
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
@@ -34,17 +37,6 @@ def _seed():
     yield
 
 
-def _trim_heap():
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 @pytest.fixture(autouse=True)
 def _free_after_test():
     # Each worker builds, XLA-compiles and drops hundreds of models; without
@@ -52,11 +44,10 @@ def _free_after_test():
     # 10-12 GB of RSS each by three quarters of the suite (measured) and stalled
     # a 23 GB machine.
     yield
-    _trim_heap()
+    trim_heap()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _free_after_module():
     yield
-    keras.backend.clear_session()  # after the module's own fixtures are gone
-    _trim_heap()
+    release_memory()  # after the module's own fixtures are gone

@@ -335,19 +335,24 @@ def quick_train(name, seed=0):
     return spec.task_object.quick_fit(spec.build(name=name), seed=seed)
 
 
+def trim_heap():
+    """Collect reference cycles and hand glibc's freed pages back to the OS."""
+    import ctypes
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def release_memory():
-    """Drop Keras' global state and hand freed heap back to the OS.
+    """Drop Keras' global state, then :func:`trim_heap`.
 
     The export matrix and the paper-size sweep build, convert and drop many
     models in one worker; glibc keeps the freed pages, and two such workers
     side by side reached 24 GB of RSS on a 23 GB machine (measured), which
     stalled the suite. ``malloc_trim`` returns them.
     """
-    import ctypes
-
     keras.backend.clear_session()
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+    trim_heap()

@@ -8,11 +8,9 @@ import keras_segattn as ksa
 from keras_segattn.training import precision_policy
 from tests.helpers import compile_for_task, sample_batch
 
-_NAMES = ksa.list_models("*_tiny")
-
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("name", _NAMES)
+@pytest.mark.parametrize("name", ksa.list_models("*_tiny"))
 def test_xla_fit_step_under_mixed_precision(name, precision):
     with precision_policy(precision):
         model = ksa.build_model(name)
