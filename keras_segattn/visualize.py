@@ -279,3 +279,67 @@ def plot_spatial_transformer(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def plot_caption_attention(images, tokens, attention, path, *, title=None, max_words=None):
+    """Save the lecture's Show-Attend-Tell figure to ``path`` (PNG): each image, then one panel per word
+    with that word's attention map upsampled over the image (Xu et al., ICML 2015, figures 2-3).
+
+    Args:
+        images: ``(N, H, W, 3)`` raw RGB in [0, 255] (or one ``(H, W, 3)`` image).
+        tokens: the generated words, a list per image (or one list).
+        attention: ``(len(tokens), h, w)`` maps per image (or one array);
+            ``h x w`` is the annotation grid, stretched over the image.
+        path: output PNG path.
+        title: a figure title.
+        max_words: draw at most this many words per image.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_caption_attention
+        >>> path = os.path.join(tempfile.mkdtemp(), "caption.png")
+        >>> plot_caption_attention(np.zeros((16, 16, 3)), ["a", "cat"], np.ones((2, 4, 4)) / 16, path) == path
+        True
+    """
+    plt = _pyplot()
+    images = np.asarray(images, dtype=float)
+    single = images.ndim == 3
+    if single:
+        images, tokens, attention = images[None], [tokens], [attention]
+    if images.ndim != 4 or len(tokens) != len(images) or len(attention) != len(images):
+        raise ValueError(
+            f"plot_caption_attention: need (N, H, W, 3) images with a token list and an attention array per image, "
+            f"received images {images.shape}, {len(tokens)} token list(s), {len(attention)} attention array(s)."
+        )
+    maps = []
+    for words, a in zip(tokens, attention):
+        a = np.asarray(a, dtype=float)
+        if a.ndim != 3 or len(a) != len(words):
+            raise ValueError(
+                f"plot_caption_attention: attention must be (len(tokens), h, w) = ({len(words)}, h, w), "
+                f"received {a.shape}."
+            )
+        maps.append(a[:max_words] if max_words else a)
+    columns = 1 + max((len(m) for m in maps), default=0)
+    fig, axes = plt.subplots(len(images), columns, figsize=(1.5 * columns, 1.7 * len(images)), squeeze=False)
+    height, width = images.shape[1:3]
+    for row, (image, words, a) in enumerate(zip(images, tokens, maps)):
+        shown = np.clip(image / 255.0, 0, 1)
+        axes[row, 0].imshow(shown)
+        axes[row, 0].set_title("image", fontsize=8)
+        for t in range(len(a)):
+            ax = axes[row, t + 1]
+            ax.imshow(shown)
+            # Each map is scaled to its own maximum (the paper's figures do the same) and smoothed over the image.
+            ax.imshow(a[t], cmap="gray", alpha=0.65, vmin=0.0, vmax=max(float(a[t].max()), 1e-6),
+                      extent=(0, width, height, 0), interpolation="bilinear")
+            ax.set_title(words[t], fontsize=8)
+        for ax in axes[row]:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

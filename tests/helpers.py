@@ -282,7 +282,7 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     # Shapes: symbolic == eager == compute_output_shape.
     eager = _flat(model(x, training=False))
     symbolic = _flat(model.output)
-    computed = model.compute_output_shape(x.shape)
+    computed = model.compute_output_shape([a.shape for a in x] if isinstance(x, (list, tuple)) else x.shape)
     computed = computed if isinstance(computed, (list, tuple)) and computed and isinstance(computed[0], (list, tuple)) else [computed]
     for s, e, c in zip(symbolic, eager, computed):
         _shapes_agree(s.shape, e.shape, f"{name} symbolic/eager")
@@ -309,10 +309,12 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
         del loaded
         gc.collect()
 
-    # Gradients for every trainable weight exist and are finite.
+    # Gradients for every trainable weight exist and are finite. The loss is what
+    # fit() minimises: the task loss plus what layers add with add_loss.
     loss_fn = task.loss()
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
+        loss = loss + sum(model.losses)
     grads = tape.gradient(loss, model.trainable_weights)
     for w, g in zip(model.trainable_weights, grads):
         assert g is not None, f"{name}: no gradient for {w.path}"

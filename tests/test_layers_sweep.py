@@ -14,6 +14,7 @@ from keras_segattn import layers
 from keras_segattn.layers import (
     AffineGridGenerator,
     AttentionGRUDecoder,
+    AttentionLSTMDecoder,
     BahdanauAttention,
     BilinearSampler,
     BilinearUpsampling2D,
@@ -59,6 +60,23 @@ def _decoder_inputs(single_step=False):
     state = rng.normal(size=(3, 8)).astype("float32") * 0.5
     mask = (np.arange(5)[None] < np.array([5, 2, 1])[:, None]).astype("float32")
     return [x[:, 0] if single_step else x, annotations, state, mask]
+
+
+def _caption_decoder_inputs(single_step=False):
+    """Show-Attend-Tell decoder inputs: 4 words of size 3 over 5 locations of size 6 (8 units).
+
+    All steps: (words, annotations, initial state [h; c], targets with a padded
+    tail); one step: (word, annotations, state, mask), the keys projected inside.
+    """
+    rng = np.random.default_rng(1)
+    words = rng.normal(size=(3, 4, 3)).astype("float32")
+    annotations = rng.normal(size=(3, 5, 6)).astype("float32")
+    state = rng.normal(size=(3, 16)).astype("float32") * 0.5
+    if not single_step:
+        targets = np.array([[4, 5, 3, 0], [4, 4, 4, 3], [3, 0, 0, 0]], "int32")
+        return [words, annotations, state, targets]
+    mask = (np.arange(5)[None] < np.array([5, 3, 1])[:, None]).astype("float32")
+    return [words[:, 0], annotations, state, mask]
 
 
 def _affine_theta():
@@ -129,6 +147,25 @@ CASES = {
             lambda: _decoder_inputs(single_step=True),
             grad_wrt_inputs=[0, 1, 2],
             expected_output_shapes=[(3, 8), (3, 6), (3, 5)],
+        )
+    ],
+    "AttentionLSTMDecoder": [
+        _case(
+            f"sequence_{attention}",
+            lambda attention=attention: AttentionLSTMDecoder(8, 9, attention=attention, attention_units=7, seed=0),
+            _caption_decoder_inputs,
+            grad_wrt_inputs=[0, 1, 2],
+            expected_output_shapes=[(3, 4, 9), (3, 4, 5), (3, 4, 8)],
+        )
+        for attention in ("soft", "hard", "none")
+    ]
+    + [
+        _case(
+            "single_step",
+            lambda: AttentionLSTMDecoder(8, 9, attention_units=7),
+            lambda: _caption_decoder_inputs(single_step=True),
+            grad_wrt_inputs=[0, 1, 2],
+            expected_output_shapes=[(3, 9), (3, 16), (3, 5)],
         )
     ],
     "BahdanauAttention": [

@@ -1,5 +1,12 @@
 """Embedded datasets (generated, no download) and tf.data pipelines."""
 
+from keras_segattn.data.coco_captions import (
+    caption_vectorizer,
+    caption_vocabulary,
+    captioning_pipeline,
+    coco_captions,
+    encode_captions,
+)
 from keras_segattn.data.distorted_digits import (
     CANVAS_SIZES,
     FAMILIES,
@@ -37,9 +44,14 @@ __all__ = [
     "FAMILIES",
     "SHAPES",
     "VOID_LABEL",
+    "caption_vectorizer",
+    "caption_vocabulary",
+    "captioning_pipeline",
     "check_labels",
+    "coco_captions",
     "distorted_digits",
     "distorted_digits_arrays",
+    "encode_captions",
     "oxford_iiit_pet",
     "render_distorted_digit",
     "render_example",

@@ -83,10 +83,12 @@ def reference_decode(
     start_id=2,
     end_id=3,
     pad_id=0,
+    source_name="source_ids",
 ):
     """Greedy (``beam_width=1``) or beam-search decoding in NumPy, one sentence at a time.
 
-    ``run_encoder({"source_ids": (1, L)})`` returns a dict with
+    ``run_encoder({source_name: (1, ...)})`` (``"source_ids"``: ``(1, L)``
+    token ids; a captioner's ``"image"``) returns a dict with
     :data:`ENCODER_OUTPUTS`; ``run_step({name: array})`` takes
     :data:`STEP_INPUTS` and returns :data:`STEP_OUTPUTS`. Any runtime works:
     Keras, a SavedModel, the TFLite interpreter, onnxruntime (see the
@@ -98,18 +100,24 @@ def reference_decode(
     keeps the ``beam_width`` best by summed log-probability; at the end the
     best ``score / ((5 + length) / 6) ** length_penalty`` wins. A source with no
     token decodes to nothing. Returns NumPy ``tokens (N, T)``, ``alignment (N,
-    T, L)``, ``score (N,)`` and ``length (N,)``, ``T = max_steps`` (default
-    ``L``).
+    T, L)`` (``L``: the annotations' positions), ``score (N,)`` and ``length
+    (N,)``, ``T = max_steps`` (default: the length of token-id sources).
     """
-    source_ids = np.asarray(source_ids, np.int32)
-    count, length = source_ids.shape
-    steps = int(max_steps or length)
+    source_ids = np.asarray(source_ids)
+    if np.issubdtype(source_ids.dtype, np.integer):
+        source_ids = source_ids.astype(np.int32)
+    elif max_steps is None:
+        raise ValueError("reference_decode: max_steps is required when the source is not token ids.")
+    count = len(source_ids)
+    steps = int(max_steps or source_ids.shape[1])
     tokens = np.zeros((count, steps), np.int32)
-    alignment = np.zeros((count, steps, length), np.float32)
+    alignment = None
     scores = np.zeros(count, np.float32)
     lengths = np.zeros(count, np.int32)
     for n in range(count):
-        enc = run_encoder({"source_ids": source_ids[n : n + 1]})
+        enc = run_encoder({source_name: source_ids[n : n + 1]})
+        if alignment is None:
+            alignment = np.zeros((count, steps, np.shape(enc["annotations"])[1]), np.float32)
         if float(np.sum(enc["source_mask"])) <= 0.0:
             continue
         # A hypothesis: (score, tokens, alignment rows, state, finished)
@@ -157,6 +165,8 @@ def reference_decode(
             alignment[n, :k] = np.stack(best[2])
         scores[n] = best[0]
         lengths[n] = k
+    if alignment is None:  # no source at all
+        alignment = np.zeros((count, steps, 0), np.float32)
     return {"tokens": tokens, "alignment": alignment, "score": scores, "length": lengths}
 
 
@@ -182,7 +192,8 @@ def keras_runners(translator):
     step = tf.function(lambda *args: translator.decoder_step(list(args), training=False), reduce_retracing=True)
 
     def run_encoder(feed):
-        return dict(zip(ENCODER_OUTPUTS, (t.numpy() for t in encoder(tf.constant(feed["source_ids"])))))
+        (source,) = feed.values()  # the encoder's one input: token ids or images
+        return dict(zip(ENCODER_OUTPUTS, (t.numpy() for t in encoder(tf.constant(source)))))
 
     def run_step(feed):
         out = step(*(tf.constant(feed[name]) for name in STEP_INPUTS))
@@ -328,8 +339,9 @@ class _quiet:
 
 
 # ---------------------------------------------------------------- exporter
-def _step_parity_inputs(translator, source_ids, limit=256):
-    """Real decoder-step inputs: the states met while greedily decoding ``source_ids`` in Keras."""
+def _step_parity_inputs(translator, source_ids, limit=256, **decode_kwargs):
+    """Real decoder-step inputs: the states met while greedily decoding ``source_ids`` in Keras
+    (``translator``: anything with ``encoder`` and ``decoder_step`` sub-models)."""
     run_encoder, run_step = keras_runners(translator)
     rows = {name: [] for name in STEP_INPUTS}
 
@@ -338,7 +350,7 @@ def _step_parity_inputs(translator, source_ids, limit=256):
             rows[name].append(np.asarray(feed[name]))
         return run_step(feed)
 
-    reference_decode(run_encoder, recording_step, source_ids, beam_width=1)
+    reference_decode(run_encoder, recording_step, source_ids, beam_width=1, **decode_kwargs)
     inputs = [np.concatenate(rows[name])[:limit] for name in STEP_INPUTS]
     return inputs
 

@@ -2,6 +2,7 @@
 
 from keras_segattn.layers.affine_grid_generator import AffineGridGenerator
 from keras_segattn.layers.attention_gru_decoder import AttentionGRUDecoder
+from keras_segattn.layers.attention_lstm_decoder import AttentionLSTMDecoder
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.layers.bilinear_sampler import BilinearSampler
 from keras_segattn.layers.bilinear_upsampling import BilinearUpsampling2DTranspose
@@ -23,6 +24,7 @@ from keras_segattn.layers.tps_grid_generator import ThinPlateSplineGridGenerator
 __all__ = [
     "AffineGridGenerator",
     "AttentionGRUDecoder",
+    "AttentionLSTMDecoder",
     "BahdanauAttention",
     "BilinearSampler",
     "BilinearUpsampling2D",

@@ -8,6 +8,7 @@ from keras_segattn.models import (  # noqa: F401
     multiscale_cnn,
     patch_classifier,
     recurrent_cnn,
+    show_attend_tell,
     spatial_transformer_net,
 )
 

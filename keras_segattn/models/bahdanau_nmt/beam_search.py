@@ -1,8 +1,11 @@
 """Greedy and beam-search decoding with TensorFlow ops (private; used by the NMT Translator).
 
-The decoder is driven through two Keras sub-models: ``encoder(source_ids) ->
+The decoder is driven through two Keras sub-models: ``encoder(source) ->
 [annotations, keys, initial_state, source_mask]`` and ``decoder_step([token,
 state, annotations, keys, source_mask]) -> [logits, next_state, alignment]``.
+The source is whatever the encoder reads: token ids for the translator, images
+for the captioner (``keras_segattn.models.show_attend_tell``); the state is one
+tensor (a GRU's, or an LSTM's ``[h; c]``).
 
 Rules (the NumPy reference loop in :mod:`keras_segattn.export.seq2seq`
 implements the same rules independently and is tested equal):
@@ -36,20 +39,25 @@ def length_normalizer(lengths, length_penalty):
 
 
 def beam_search(encoder, decoder_step, source_ids, *, beam_width=1, length_penalty=0.0, max_steps=None):
-    """Decode ``source_ids (batch, L)``; returns a dict of tensors.
+    """Decode ``source_ids`` (token ids ``(batch, L)``, or any encoder input such as images); returns a dict of tensors.
 
     ``tokens (batch, max_steps)`` (0 after the end), ``alignment (batch,
-    max_steps, L)``, ``score (batch,)`` (summed log-probability), ``length
-    (batch,)`` (tokens including ``[end]``).
+    max_steps, L)`` (``L``: the annotations' positions), ``score (batch,)``
+    (summed log-probability), ``length (batch,)`` (tokens including
+    ``[end]``). ``max_steps`` defaults to the source length of token ids.
     """
     beam_width = check_positive_int("beam_search", "beam_width", beam_width)
     length_penalty = check_number("beam_search", "length_penalty", length_penalty, minimum=0)
-    source_ids = tf.convert_to_tensor(source_ids, tf.int32)
-    source_steps = source_ids.shape[1]
-    steps = int(max_steps or source_steps)
+    source_ids = tf.convert_to_tensor(source_ids)
+    if source_ids.dtype.is_integer:
+        source_ids = tf.cast(source_ids, tf.int32)
+    elif max_steps is None:
+        raise ValueError("beam_search: max_steps is required when the source is not token ids.")
+    steps = int(max_steps or source_ids.shape[1])
     k = beam_width
     # tf.identity drops the Keras masks the encoder attaches (the step graph takes an explicit mask).
     annotations, keys, state, source_mask = (tf.identity(t) for t in encoder(source_ids, training=False))
+    source_steps = annotations.shape[1]
     batch = tf.shape(source_ids)[0]
     vocab = decoder_step.outputs[0].shape[-1]
     if vocab - 1 < k:
