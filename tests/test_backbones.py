@@ -119,6 +119,45 @@ def test_scaled_residual_matches_numpy():
     np.testing.assert_allclose(ScaledResidual(0.17)([a, b]), a + 0.17 * b, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "backbone, endpoint, expected, grid",
+    [("vgg16_tiny", None, "block5_conv2", (4, 4)), ("inception_v4_tiny", None, "inception_v4", (3, 3)),
+     ("inception_resnet_v2_tiny", None, "inception_resnet_v2", (3, 3)),
+     ("inception_v4_tiny", "inception_a", "inception_v4", (7, 7))],
+)
+def test_show_attend_tell_on_every_backbone(backbone, endpoint, expected, grid, tmp_path):
+    """Show-Attend-Tell's encoder is any backbone: the annotations are an endpoint chosen by name (default:
+    the stride-16 one, VGG's conv5 as in the paper), the captioner decodes, reload is exact, gradients reach
+    every weight (layer losses included)."""
+    import tensorflow as tf
+
+    from keras_segattn.models.show_attend_tell import Captioner, feature_grid
+
+    sizes = dict(vocab_size=16, max_length=4, embedding_dim=8, units=8, attention_units=8)
+    model = ksa.build_model("show_attend_tell", input_shape=(75, 75, 3), backbone=backbone, feature_endpoint=endpoint,
+                            **sizes)
+    assert feature_grid(model) == grid
+    # The annotations come from the named backbone (VGG: its last conv5 convolution; Inception: the nested model).
+    assert model.get_layer("to_annotations")._inbound_nodes[0].parent_nodes[0].operation.name == expected
+    x = np.random.default_rng(4).uniform(0, 255, (2, 75, 75, 3)).astype("float32")
+    captions = np.array([[2, 5, 6, 3, 0], [2, 7, 3, 0, 0]], "int32")
+    logits, attention = (t.numpy() for t in model([x, captions], training=False))
+    assert logits.shape == (2, 4, 16) and attention.shape == (2, 4, grid[0] * grid[1])
+    np.testing.assert_allclose(attention.sum(-1), 1.0, atol=1e-5)
+    path = str(tmp_path / "sat.keras")
+    model.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path)([x, captions], training=False)[0], logits)
+    caption = Captioner(model, vocabulary=["[start]", "[end]", *map(str, range(12))]).caption(x[:1])[0]
+    assert caption.attention.shape == (len(caption.tokens), *grid)
+    with tf.GradientTape() as tape:
+        out = model([x, captions], training=True)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)(captions[:, 1:], out[0])
+        loss = loss + sum(model.losses)
+    grads = tape.gradient(loss, model.trainable_weights)
+    for w, g in zip(model.trainable_weights, grads):
+        assert g is not None and np.all(np.isfinite(tf.convert_to_tensor(g))), w.path
+
+
 @pytest.mark.parametrize("backbone", ["inception_v4_tiny", "inception_resnet_v2_tiny"])
 def test_fcn8s_on_inception(backbone, tmp_path):
     """FCN-8s on each Inception backbone: any image size, exact reload, gradients everywhere.
@@ -164,6 +203,12 @@ def test_backbone_weights_from_a_local_file(backbone, tmp_path):
     want = source.get_layer(family)(x / 127.5 - 1)["stem"]
     np.testing.assert_allclose(loaded.get_layer(family)(x / 127.5 - 1)["stem"], want, rtol=1e-5, atol=1e-5)
     assert not np.allclose(fresh.get_layer(family)(x / 127.5 - 1)["stem"], want)
+    # Show-Attend-Tell keeps the backbone only up to its annotations; the same file fills that part.
+    captioner = ksa.build_model("show_attend_tell", input_shape=(75, 75, 3), backbone=backbone, backbone_weights=path,
+                                vocab_size=16, max_length=4, embedding_dim=8, units=8, attention_units=8)
+    kept = {w.path: w.numpy() for w in captioner.get_layer(family).weights}
+    full = {w.path: w.numpy() for w in source.get_layer(family).weights}
+    assert 0 < len(kept) < len(full) and all(np.array_equal(v, full[k]) for k, v in kept.items())
     # A file for another layout is refused, naming the argument.
     other = "inception_v4_tiny" if family == "inception_resnet_v2" else "inception_resnet_v2_tiny"
     ksa.build_model("fcn8s_tiny", backbone=other).get_layer(get_backbone(other).family).save_weights(

@@ -4,6 +4,7 @@ import pytest
 
 import keras_segattn as ksa
 from keras_segattn.models.bahdanau_nmt import TINY as TINY_NMT
+from keras_segattn.models.show_attend_tell import TINY as TINY_SAT
 from tests.helpers import check_model, release_memory
 
 TINY = ksa.list_models("*_tiny")
@@ -24,6 +25,12 @@ PAPER_SIZE_OVERRIDES = {
     # the paper's 30k vocabularies and 50 unrolled steps would only make the check slow.
     "bahdanau_nmt": {
         k: TINY_NMT[k] for k in ("source_vocab_size", "target_vocab_size", "max_length")
+    },
+    # Show-Attend-Tell: the paper's VGG16 conv5 encoder and LSTM sizes at the smallest board the embedded
+    # captions allow (32 x 32: a 2 x 2 grid), with their vocabulary and caption length.
+    "show_attend_tell": {
+        "input_shape": (32, 32, 3),
+        **{k: TINY_SAT[k] for k in ("vocab_size", "max_length")},
     },
     # Spatial transformer family: paper size is small (42x42 grey digits).
     "digits_cnn": {},

@@ -80,6 +80,17 @@ def test_caption_encoding_and_its_errors():
         shape_captions_arrays("dev", 1)
 
 
+def test_location_channels_append_each_cells_row_and_column():
+    from keras_segattn.models.show_attend_tell import LocationChannels
+
+    features = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype("float32")
+    out = LocationChannels()(features).numpy()
+    np.testing.assert_array_equal(out[..., :5], features)
+    np.testing.assert_allclose(out[0, :, 0, 5], [-1, 0, 1])  # row
+    np.testing.assert_allclose(out[1, 0, :, 6], [-1, -1 / 3, 1 / 3, 1], atol=1e-6)  # column
+    np.testing.assert_allclose(out[..., 5:].mean(axis=(1, 2)), 0, atol=1e-6)  # the mean feature learns nothing
+
+
 # ---------------------------------------------------------------- decoder
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))

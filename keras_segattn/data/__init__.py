@@ -22,6 +22,7 @@ from keras_segattn.data.pipeline import (
     segmentation_stream,
 )
 from keras_segattn.data.scene_parsing import scene_parse150, scene_parsing_pipeline
+from keras_segattn.data.shape_captions import shape_captions, shape_captions_arrays
 from keras_segattn.data.synthetic_shapes import (
     SHAPES,
     render_example,
@@ -63,6 +64,8 @@ __all__ = [
     "spanish_english_arrays",
     "spanish_english_pairs",
     "spanish_number",
+    "shape_captions",
+    "shape_captions_arrays",
     "synthetic_shapes",
     "synthetic_shapes_arrays",
     "ted_hrlr_translate",

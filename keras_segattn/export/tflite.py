@@ -85,7 +85,11 @@ def _convert(converter, specs, quantize, representative_data, allow_flex):
                 "calibrate activation ranges."
             )
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: (list(x) for x in representative_data)
+        # Keyed by input name: the converted signature orders its inputs by name, which
+        # differs from the model's order for some multi-input models (image, caption).
+        converter.representative_dataset = lambda: (
+            {spec.name: value for spec, value in zip(specs, x)} for x in representative_data
+        )
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if all(s.shape.rank == 4 for s in specs):
             # Raw pixels are integers in [0, 255]: uint8 input loses nothing.

@@ -189,7 +189,8 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         self.output_projection.build((None, dim))
         if self.attention_name == "hard":
             self.baseline = self.add_weight(
-                shape=(), initializer="zeros", trainable=False, name="baseline", aggregation="mean"
+                shape=(), initializer="zeros", trainable=False, name="baseline", aggregation="mean",
+                autocast=False,  # a float32 running mean of rewards, also under mixed precision
             )
         self.built = True
 

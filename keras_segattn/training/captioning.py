@@ -16,7 +16,7 @@ def bleu_scores(hypotheses, references) -> dict:
 
     Example:
         >>> from keras_segattn.training.captioning import bleu_scores
-        >>> scores = bleu_scores(["a red circle"], ["a red circle"])
+        >>> scores = bleu_scores(["a red circle above a blue square"], ["a red circle above a blue square"])
         >>> [round(scores[k]) for k in ("bleu1", "bleu2", "bleu3", "bleu4")]
         [100, 100, 100, 100]
     """

@@ -108,7 +108,7 @@ class Captioner:
         >>> from keras_segattn.models.show_attend_tell import Captioner
         >>> captioner = Captioner(ksa.build_model("show_attend_tell_tiny"))  # untrained
         >>> caption = captioner.caption(np.zeros((1, 64, 64, 3)), beam_width=2)[0]
-        >>> caption.attention.shape == (len(caption.tokens), 8, 8)
+        >>> caption.attention.shape == (len(caption.tokens), 16, 16)
         True
     """
 
