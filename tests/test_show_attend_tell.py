@@ -142,6 +142,8 @@ def test_doubly_stochastic_penalty_is_the_papers_sum_per_word():
     expected = 0.7 * np.mean(((1 - coverage) ** 2).sum(-1) / real.sum(1))
     assert len(decoder.losses) == 1
     np.testing.assert_allclose(float(decoder.losses[0]), expected, rtol=1e-5)
+    decoder([words, annotations, state, targets], training=False)  # evaluation reports it too (val_loss ~ loss)
+    np.testing.assert_allclose(float(decoder.losses[0]), expected, rtol=1e-5)
 
 
 # ---------------------------------------------------------- hard attention

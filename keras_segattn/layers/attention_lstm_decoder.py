@@ -41,11 +41,15 @@ class AttentionLSTMDecoder(keras.layers.Layer):
     - the deep output ``logits = L_o(E y_{t-1} + L_h h_t + L_z z_t)``
       (eq. 7).
 
-    In training the layer adds, with ``add_loss`` (so ``model.fit`` minimises
-    them with the task loss), the doubly stochastic penalty ``lambda *
-    sum_i (1 - sum_t alpha_ti)^2`` (eq. 14; divided by the caption's number of
-    words, because the task loss is a per-word mean while the paper's is a
-    sum) and, for hard attention, the REINFORCE surrogate of eq. 12: ``-(R -
+    The layer adds, with ``add_loss`` (so ``model.fit`` minimises them with
+    the task loss), the doubly stochastic penalty ``lambda * sum_i (1 - sum_t
+    alpha_ti)^2`` (eq. 14; divided by the caption's number of words, because
+    the task loss is a per-word mean while the paper's is a sum; added in
+    evaluation too, as Keras adds regularisers, so ``loss`` and ``val_loss``
+    compare; with more locations L than words T it cannot go below ``L (1 -
+    T / L)^2 / T``, 14.06 for the tiny model, so the reported loss sits above
+    that) and, in training with hard attention, the REINFORCE surrogate of
+    eq. 12: ``-(R -
     b) sum_t log alpha_t[s_t] - entropy_weight * H(alpha_t)``, with reward
     ``R = log p(y | s, a)`` of the caption, its moving average ``b`` (a
     non-trainable weight, updated in training) and ``stop_gradient`` on the
@@ -270,11 +274,10 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             log_probs.append(log_prob)
             states.append(state[:, : self.units])
         logits, alphas = tf.stack(logits, axis=1), tf.stack(alphas, axis=1)
-        if training:
-            self._add_losses(logits, alphas, log_probs, targets)
+        self._add_losses(logits, alphas, log_probs, targets, bool(training))
         return logits, alphas, tf.stack(states, axis=1)
 
-    def _add_losses(self, logits, alphas, log_probs, targets):
+    def _add_losses(self, logits, alphas, log_probs, targets, training):
         real = tf.cast(tf.not_equal(targets, 0), tf.float32)  # (batch, steps)
         words = tf.maximum(tf.reduce_sum(real, axis=1), 1.0)
         alphas = tf.cast(alphas, tf.float32)
@@ -282,7 +285,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             coverage = tf.reduce_sum(alphas * real[:, :, None], axis=1)  # sum_t alpha_ti
             penalty = tf.reduce_sum(tf.square(1.0 - coverage), axis=-1) / words
             self.add_loss(self.doubly_stochastic * tf.reduce_mean(penalty))
-        if self.attention_name != "hard":
+        if self.attention_name != "hard" or not training:
             return
         log_likelihood = -tf.keras.losses.sparse_categorical_crossentropy(
             tf.maximum(targets, 0), tf.cast(logits, tf.float32), from_logits=True
