@@ -205,9 +205,11 @@ def test_reinforce_baseline_reduces_the_gradient_variance():
 
 
 # -------------------------------------------------------------- decoding
-@pytest.mark.parametrize("attention", ["soft", "hard", "none"])
-def test_decoder_step_models_reproduce_the_training_graph(attention):
-    model = small(attention)
+@pytest.mark.parametrize(
+    "attention, overrides", [("soft", {}), ("hard", {}), ("hard", {"hard_inference": "argmax"}), ("none", {})]
+)
+def test_decoder_step_models_reproduce_the_training_graph(attention, overrides):
+    model = small(attention, **overrides)
     images, captions = small_batch()
     logits, alphas = (t.numpy() for t in model([images, captions], training=False))
     encoder, step = captioner_models(model)

@@ -9,6 +9,7 @@ from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.validation import check_choice, check_number, check_positive_int, message
 
 ATTENTIONS = ("soft", "hard", "none")
+HARD_INFERENCE = ("expectation", "argmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -30,7 +31,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
       sample; the attention model learns by REINFORCE with a moving-average
       baseline and an entropy bonus; with probability
       ``expected_context_rate`` a caption uses the expected context instead,
-      as the paper does) and at the most likely location at inference; with
+      as the paper does) and, outside training, the expected context (as the
+      authors' released code decodes; ``hard_inference="argmax"``: the most
+      likely location); with
       ``"none"`` (the no-attention baseline), the mean annotation;
     - a gating scalar ``beta_t = sigmoid(f_beta(h_{t-1}))`` scales it
       (section 4.2.1);
@@ -74,6 +77,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             + (1 - decay) * mean R``).
         expected_context_rate: hard attention: the chance that a training
             caption uses the expected (soft) context (the paper: 0.5).
+        hard_inference: hard attention outside training: ``"expectation"``
+            (the expected context, what the authors' released code decodes
+            with by default) or ``"argmax"`` (the most likely location).
         seed: seed of hard attention's sampling.
 
     Call arguments (all steps): ``[words (batch, steps, embed_dim), annotations
@@ -122,6 +128,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         reinforce_weight=1.0,
         baseline_decay=0.9,
         expected_context_rate=0.5,
+        hard_inference="expectation",
         seed=None,
         **kwargs,
     ):
@@ -140,6 +147,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         self.expected_context_rate = check_number(
             where, "expected_context_rate", expected_context_rate, minimum=0, maximum=1
         )
+        self.hard_inference = check_choice(where, "hard_inference", hard_inference, HARD_INFERENCE)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if attention == "hard" else None
         self.attention = (
@@ -224,7 +232,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             alpha = valid / tf.maximum(tf.reduce_sum(valid, axis=-1, keepdims=True), 1.0)
             return tf.einsum("bl,bld->bd", tf.cast(alpha, keys.dtype), keys), alpha, None
         expected, alpha = self.attention.attend(h, annotations, keys, mask)
-        if self.attention_name == "soft":
+        if self.attention_name == "soft" or (not training and self.hard_inference == "expectation"):
             return expected, alpha, None
         log_alpha = tf.math.log(tf.maximum(tf.cast(alpha, tf.float32), 1e-20))
         if training:
@@ -314,6 +322,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
                 "reinforce_weight": self.reinforce_weight,
                 "baseline_decay": self.baseline_decay,
                 "expected_context_rate": self.expected_context_rate,
+                "hard_inference": self.hard_inference,
                 "seed": self.seed,
             }
         )

@@ -60,10 +60,11 @@ def attention_localisation(alignment, tokens, references, boxes, word_types, *, 
 
     For every generated word that names an object (its reference position has
     a box) and equals the reference word there, the score is the attention
-    mass inside the object's box (soft attention) or whether the chosen
-    location (the most likely one, which hard attention attends to at
-    inference) lies in it, weighted by the share of that grid cell inside the
-    box. ``chance`` is the same score for uniform attention (the box's share
+    mass inside the object's box: for soft attention the share of the context
+    drawn from it, for hard attention the expected share of sampled locations
+    inside it. With ``hard=True`` (a decoder that attends to the most likely
+    location only) it is whether that location lies in the box, weighted by
+    the share of that grid cell inside the box. ``chance`` is the same score for uniform attention (the box's share
     of the image). Captions of the embedded data have a fixed structure, so
     position ``t`` of a correct generated caption names the same object as
     position ``t`` of its reference.

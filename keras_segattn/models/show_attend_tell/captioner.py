@@ -78,7 +78,8 @@ class Caption:
     ``tokens``: the generated words (ending with ``[end]`` when the caption
     finished within ``max_length`` words); ``attention[t]``: the ``(h, w)``
     attention map over the annotation grid when ``tokens[t]`` was emitted
-    (for hard attention: the distribution its location is chosen from);
+    (for hard attention: the distribution its location is sampled from, so
+    its mass in a box is the expected share of sampled locations there);
     ``score``: summed log-probability.
     """
 

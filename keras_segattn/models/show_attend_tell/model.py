@@ -119,6 +119,7 @@ def show_attend_tell(
     reinforce_weight=1.0,
     baseline_decay=0.9,
     expected_context_rate=0.5,
+    hard_inference="expectation",
     location_channels=False,
     seed=None,
     name=None,
@@ -162,7 +163,7 @@ def show_attend_tell(
         embedding_dim, units, attention_units: word embedding, LSTM and
             ``f_att`` hidden sizes.
         doubly_stochastic, entropy_weight, reinforce_weight, baseline_decay,
-        expected_context_rate, seed: see the decoder.
+        expected_context_rate, hard_inference, seed: see the decoder.
         location_channels: append each annotation's grid (row, column) to it
             (:class:`LocationChannels`; not in the paper, whose deep VGG
             features carry position implicitly; the tiny variants read
@@ -241,6 +242,7 @@ def show_attend_tell(
         reinforce_weight=reinforce_weight,
         baseline_decay=baseline_decay,
         expected_context_rate=expected_context_rate,
+        hard_inference=hard_inference,
         seed=seed,
         name="decoder",
     )

@@ -162,7 +162,8 @@ class Captioning(Task):
         report["localisation"] = attention_localisation(
             decoded["alignment"], decoded["tokens"], data["captions"][:, 1:], data["boxes"],
             {ids[w]: t for w, t in WORD_TYPES.items()}, grid=captioner.grid,
-            image_size=captioner.image_shape[:2], hard=decoder.attention_name == "hard",
+            image_size=captioner.image_shape[:2],
+            hard=decoder.attention_name == "hard" and decoder.hard_inference == "argmax",
         )
         report["examples"] = len(references)
         return report
