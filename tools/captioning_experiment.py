@@ -128,7 +128,7 @@ def main():
     parser.add_argument("--train-examples", type=int, default=30000)
     parser.add_argument("--test-examples", type=int, default=500)
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per variant (safety stop)")
-    parser.add_argument("--figure-images", type=int, default=2)
+    parser.add_argument("--figure-images", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], type=_override, metavar="KEY=VALUE",
                         help="build_model overrides for every variant, e.g. feature_endpoint=conv3")
