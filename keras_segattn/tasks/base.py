@@ -46,9 +46,8 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} has no embedded data; pass data explicitly.")
 
     def sample_batch(self, model, batch_size: int = 2, seed: int = 0, size=None):
-        """``(x, y)`` for one ``model.fit`` step: a single array when the model has one input."""
-        inputs, labels = self.data(model, "validation", batch_size, seed)
-        return (inputs[0] if len(inputs) == 1 else inputs), labels
+        """``(x, y)`` for one ``model.fit`` step: a single array when the model has one input, else a tuple."""
+        return self._model_inputs(self.data(model, "validation", batch_size, seed))
 
     # ------------------------------------------------------------- training
     def loss(self):
@@ -107,9 +106,10 @@ class Task:
         if unknown:
             raise ValueError(f"{self.name} training: unsupported option(s) {unknown} for this task.")
         strategy = strategy or tf.distribute.get_strategy()
-        (x,), y = self._single_input(self.data(model, "train", train_examples, seed))
-        (vx,), vy = self._single_input(self.data(model, "validation", val_examples, seed))
-        steps_per_epoch = max(1, len(x) // batch_size)
+        x, y = self._model_inputs(self.data(model, "train", train_examples, seed))
+        vx, vy = self._model_inputs(self.data(model, "validation", val_examples, seed))
+        count = len(y)
+        steps_per_epoch = max(1, count // batch_size)
         with strategy.scope():
             self.compile(
                 model, learning_rate=learning_rate, total_steps=steps_per_epoch * epochs, jit_compile=jit_compile
@@ -119,7 +119,7 @@ class Task:
         def make_stream(start_step):
             # One shuffled order per epoch, fixed by seed: the stream is the same
             # on every restart, so a resumed run continues at the exact batch.
-            stream = train.repeat(epochs).shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+            stream = train.repeat(epochs).shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
             return shard_for_strategy(stream.batch(batch_size, drop_remainder=True).skip(start_step), strategy)
 
         validation = shard_for_strategy(tf.data.Dataset.from_tensor_slices((vx, vy)).batch(batch_size), strategy)
@@ -183,13 +183,10 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} has no 'predict' command.")
 
     # -------------------------------------------------------------- helpers
-    def _single_input(self, data):
+    def _model_inputs(self, data):
+        """``(x, labels)`` for ``tf.data``: the array of a single-input model, a tuple for several."""
         inputs, labels = data
-        if len(inputs) != 1:
-            raise NotImplementedError(
-                f"task {self.name!r}: the default recipe trains single-input models; override train()."
-            )
-        return inputs, labels
+        return (inputs[0] if len(inputs) == 1 else tuple(inputs)), labels
 
     def __repr__(self):
         return f"<Task {self.name!r}>"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_segattn.tasks import Task, register_task
+from keras_segattn.tasks import Translation, register_task
 
 __all__ = ["Captioning"]
 
 
-class Captioning(Task):
+class Captioning(Translation):
     """Image captioning with attention (Show, Attend and Tell).
 
     The model is the teacher-forced training graph: ``[image (B, H, W, 3),
@@ -22,6 +22,10 @@ class Captioning(Task):
     REINFORCE surrogate. Export gate: argmax-word agreement and the drops of
     word accuracy and exact match. Evaluation decodes captions (greedy or
     beam search): BLEU-1..4 (0-100) and attention localisation per word type.
+
+    The loss, compile recipe and export gate are the translator's (inherited:
+    the same next-token logits and attention outputs); data, quick training,
+    evaluation, plot and ``predict`` are captioning's own.
     """
 
     name = "captioning"
@@ -62,29 +66,6 @@ class Captioning(Task):
         data = self.arrays(model, split, count, seed)
         return [data["images"].astype(np.float32), data["captions"]], data["captions"][:, 1:]
 
-    def sample_batch(self, model, batch_size=2, seed=0, size=None):
-        inputs, labels = self.data(model, "validation", batch_size, seed)
-        return tuple(inputs), labels
-
-    def loss(self):
-        from keras_segattn.training.translation import translation_loss
-
-        loss = translation_loss()
-
-        # The model returns [logits, attention]; the task loss is on the logits (the
-        # decoder adds its own penalties with add_loss).
-        def logits_loss(y_true, outputs):
-            return loss(y_true, outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
-
-        return logits_loss
-
-    def compile(self, model, *, learning_rate=2e-3, total_steps=None, jit_compile="auto"):
-        from keras_segattn.training.recipes import warmup_cosine
-        from keras_segattn.training.translation import compile_translation
-
-        schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate
-        return compile_translation(model, learning_rate=schedule, jit_compile=jit_compile)
-
     def quick_fit(self, model, seed=0):
         import tensorflow as tf
 
@@ -93,49 +74,6 @@ class Captioning(Task):
         ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(32)
         model.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
         return model
-
-    def train(self, model, *, train_examples=4096, val_examples=512, epochs=5, batch_size=32, learning_rate=2e-3,
-              seed=0, time_limit=None, jit_compile="auto", strategy=None, backup_dir=None, save_freq="epoch",
-              callbacks=(), verbose=2, **options):
-        """The default recipe (:meth:`Task.train`) on two inputs: images and captions."""
-        import tensorflow as tf
-
-        from keras_segattn.training.callbacks import TimeLimit
-        from keras_segattn.training.distribute import shard_for_strategy
-        from keras_segattn.training.recipes import fit_resumable
-
-        unknown = sorted(k for k, v in options.items() if v is not None)
-        if unknown:
-            raise ValueError(f"captioning training: unsupported option(s) {unknown} for this task.")
-        strategy = strategy or tf.distribute.get_strategy()
-        x, y = self.data(model, "train", train_examples, seed)
-        vx, vy = self.data(model, "validation", val_examples, seed)
-        steps_per_epoch = max(1, len(y) // batch_size)
-        with strategy.scope():
-            self.compile(model, learning_rate=learning_rate, total_steps=steps_per_epoch * epochs,
-                         jit_compile=jit_compile)
-        train = tf.data.Dataset.from_tensor_slices((tuple(x), y))
-
-        def make_stream(start_step):
-            stream = train.repeat(epochs).shuffle(min(len(y), 10_000), seed=seed, reshuffle_each_iteration=True)
-            return shard_for_strategy(stream.batch(batch_size, drop_remainder=True).skip(start_step), strategy)
-
-        validation = shard_for_strategy(tf.data.Dataset.from_tensor_slices((tuple(vx), vy)).batch(batch_size), strategy)
-        limit = TimeLimit(time_limit) if time_limit else None
-        history = fit_resumable(
-            model, make_stream, steps_per_epoch=steps_per_epoch, epochs=epochs, validation_data=validation,
-            callbacks=list(callbacks) + ([limit] if limit else []), backup_dir=backup_dir, save_freq=save_freq,
-            verbose=verbose,
-        )
-        history.time_limit = limit
-        return model, history
-
-    def gate(self, reference, actual, labels=None, *, min_agreement=None, max_metric_drop=None):
-        from keras_segattn.export.parity import compare_translation
-
-        return compare_translation(
-            reference, actual, labels=labels, min_agreement=min_agreement, max_metric_drop=max_metric_drop
-        )
 
     def evaluate(self, model, *, examples=500, seed=0, beam_width=None, **options):
         """Decode ``examples`` held-out boards: BLEU-1..4 (0-100), exact match (0-1) and attention localisation."""
