@@ -47,12 +47,10 @@ from keras_segattn.export import publish
 from keras_segattn.export.formats import BACKENDS
 from keras_segattn.export.parity import FLOAT_TOLERANCE, ParityError
 from keras_segattn.export.seq2seq import (
-    _step_parity_inputs,
     compare_decodes,
-    onnx_runners,
+    export_pieces,
     reference_decode,
     savedmodel_runners,
-    tflite_runners,
 )
 
 __all__ = ["export_captioner", "default_parity_images"]
@@ -170,7 +168,7 @@ def export_captioner(
         ParityError: a piece or the decode loop does not reproduce the
             library; nothing is written.
     """
-    from keras_segattn.export.exporter import _versions, export
+    from keras_segattn.export.exporter import _versions
 
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -210,40 +208,10 @@ def export_captioner(
             )
             manifest["parity"]["savedmodel"] = {**report, "decode_loop": loop, "passed": report["passed"] and loop["passed"]}
             manifest["files"]["savedmodel"] = "saved_model"
-        pieces = {name: b.suffix for name, b in BACKENDS.items() if b.suffix}
-        step_inputs = _step_parity_inputs(captioner, images, **decode) if set(formats) & set(pieces) else None
-        for fmt, suffix in pieces.items():
-            if fmt not in formats:
-                continue
-            paths = {}
-            for piece, model, data in (
-                ("encoder", captioner.encoder, [images]),
-                ("decoder_step", captioner.decoder_step, step_inputs),
-            ):
-                paths[piece] = os.path.join(tmp, piece + suffix)
-                export(model, paths[piece], format=fmt, parity_data=data, parity_samples=len(data[0]),
-                       tolerance=tolerance, verbose=verbose)
-            runners = tflite_runners if fmt == "tflite" else onnx_runners
-            run_encoder, run_step = runners(paths["encoder"], paths["decoder_step"])
-            loops = {
-                "greedy": compare_decodes(greedy, reference_decode(run_encoder, run_step, images, **decode), tolerance),
-                f"beam{beam_width}": compare_decodes(
-                    expected,
-                    reference_decode(run_encoder, run_step, images, beam_width=beam_width,
-                                     length_penalty=length_penalty, **decode),
-                    tolerance,
-                ),
-            }
-            pieces_parity = {}
-            for piece in paths:
-                with open(paths[piece] + ".json") as fh:
-                    pieces_parity[piece] = json.load(fh)["parity"]
-            manifest["parity"][fmt] = {
-                **pieces_parity,
-                "decode_loop": loops,
-                "passed": all(p["passed"] for p in pieces_parity.values()) and all(v["passed"] for v in loops.values()),
-            }
-            manifest["files"][fmt] = {piece: os.path.basename(p) for piece, p in paths.items()}
+        export_pieces(
+            captioner, tmp, formats, manifest, images, greedy, expected,
+            beam_width=beam_width, length_penalty=length_penalty, tolerance=tolerance, verbose=verbose, **decode,
+        )
         failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]
         if failed:
             raise ParityError(

@@ -54,6 +54,7 @@ __all__ = [
     "tflite_runners",
     "onnx_runners",
     "compare_decodes",
+    "export_pieces",
     "ENCODER_OUTPUTS",
     "STEP_INPUTS",
     "STEP_OUTPUTS",
@@ -355,6 +356,52 @@ def _step_parity_inputs(translator, source_ids, limit=256, **decode_kwargs):
     return inputs
 
 
+def export_pieces(owner, directory, formats, manifest, source, greedy, expected, *, beam_width, length_penalty,
+                  tolerance, verbose, **decode_kwargs):
+    """Write ``owner``'s encoder and decoder step as TFLite and/or ONNX into ``directory``, each behind
+    :func:`~keras_segattn.export.export`'s float gate, then drive each pair with :func:`reference_decode`
+    on ``source`` and compare with the library's ``greedy`` and ``expected`` (beam) decodes.
+
+    ``owner`` is a Translator or a Captioner (anything with ``encoder`` and
+    ``decoder_step``); ``decode_kwargs`` go to :func:`reference_decode`
+    (a captioner's ``max_steps`` and ``source_name``). Fills
+    ``manifest["parity"][fmt]`` and ``manifest["files"][fmt]``.
+    """
+    from keras_segattn.export.exporter import export
+
+    pieces = {name: b.suffix for name, b in BACKENDS.items() if b.suffix and name in formats}
+    if not pieces:
+        return
+    step_inputs = _step_parity_inputs(owner, source, **decode_kwargs)
+    for fmt, suffix in pieces.items():
+        paths = {}
+        for piece, model, data in (("encoder", owner.encoder, [source]), ("decoder_step", owner.decoder_step, step_inputs)):
+            paths[piece] = os.path.join(directory, piece + suffix)
+            export(model, paths[piece], format=fmt, parity_data=data, parity_samples=len(data[0]),
+                   tolerance=tolerance, verbose=verbose)
+        runners = tflite_runners if fmt == "tflite" else onnx_runners
+        run_encoder, run_step = runners(paths["encoder"], paths["decoder_step"])
+        loops = {
+            "greedy": compare_decodes(greedy, reference_decode(run_encoder, run_step, source, **decode_kwargs), tolerance),
+            f"beam{beam_width}": compare_decodes(
+                expected,
+                reference_decode(run_encoder, run_step, source, beam_width=beam_width, length_penalty=length_penalty,
+                                 **decode_kwargs),
+                tolerance,
+            ),
+        }
+        pieces_parity = {}
+        for piece in paths:
+            with open(paths[piece] + ".json") as fh:
+                pieces_parity[piece] = json.load(fh)["parity"]
+        manifest["parity"][fmt] = {
+            **pieces_parity,
+            "decode_loop": loops,
+            "passed": all(p["passed"] for p in pieces_parity.values()) and all(loop["passed"] for loop in loops.values()),
+        }
+        manifest["files"][fmt] = {piece: os.path.basename(p) for piece, p in paths.items()}
+
+
 def default_parity_texts(count=32, seed=0):
     """Held-out embedded test sentences plus the awkward inputs (empty, unknown words, over-long)."""
     from keras_segattn.data.translation import spanish_english_pairs
@@ -398,7 +445,7 @@ def export_translator(
         ParityError: a piece or the decode loop does not reproduce the library;
             nothing is written.
     """
-    from keras_segattn.export.exporter import _versions, export
+    from keras_segattn.export.exporter import _versions
 
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -440,39 +487,10 @@ def export_translator(
             )
             manifest["parity"]["savedmodel"] = {**report, "decode_loop": loop, "passed": report["passed"] and loop["passed"]}
             manifest["files"]["savedmodel"] = "saved_model"
-        pieces = {name: b.suffix for name, b in BACKENDS.items() if b.suffix}
-        step_inputs = _step_parity_inputs(translator, source_ids) if set(formats) & set(pieces) else None
-        for fmt, suffix in pieces.items():
-            if fmt not in formats:
-                continue
-            paths = {}
-            for piece, model, data in (
-                ("encoder", translator.encoder, [source_ids]),
-                ("decoder_step", translator.decoder_step, step_inputs),
-            ):
-                paths[piece] = os.path.join(tmp, piece + suffix)
-                export(model, paths[piece], format=fmt, parity_data=data, parity_samples=len(data[0]),
-                       tolerance=tolerance, verbose=verbose)
-            runners = tflite_runners if fmt == "tflite" else onnx_runners
-            run_encoder, run_step = runners(paths["encoder"], paths["decoder_step"])
-            loops = {
-                "greedy": compare_decodes(greedy, reference_decode(run_encoder, run_step, source_ids), tolerance),
-                f"beam{beam_width}": compare_decodes(
-                    expected,
-                    reference_decode(run_encoder, run_step, source_ids, beam_width=beam_width, length_penalty=length_penalty),
-                    tolerance,
-                ),
-            }
-            pieces_parity = {}
-            for piece in paths:
-                with open(paths[piece] + ".json") as fh:
-                    pieces_parity[piece] = json.load(fh)["parity"]
-            manifest["parity"][fmt] = {
-                **pieces_parity,
-                "decode_loop": loops,
-                "passed": all(p["passed"] for p in pieces_parity.values()) and all(loop["passed"] for loop in loops.values()),
-            }
-            manifest["files"][fmt] = {piece: os.path.basename(p) for piece, p in paths.items()}
+        export_pieces(
+            translator, tmp, formats, manifest, source_ids, greedy, expected,
+            beam_width=beam_width, length_penalty=length_penalty, tolerance=tolerance, verbose=verbose,
+        )
         failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]
         if failed:
             raise ParityError(
