@@ -343,3 +343,117 @@ def plot_caption_attention(images, tokens, attention, path, *, title=None, max_w
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
+    """Save handwriting samples to ``path`` (PNG), each over its attention-window plot when ``phis`` is given.
+
+    Each sample is drawn as its pen-down strokes (no lines across the pen-up
+    moves; a one-point stroke is a dot), ``y`` up, equal aspect, no ticks,
+    with its text as title. With ``phis``, beneath each sample is the heatmap
+    of the soft window, as in the window-weights figure of Graves (2013),
+    "Generating Sequences With Recurrent Neural Networks": column ``t`` is pen point
+    ``t``, row ``u`` is character ``u`` of the text (first at the top, a space
+    shown as ``␣``), darker = more weight ``phi(t, u)``; a legible sample
+    shows a staircase from top left to bottom right.
+
+    Args:
+        strokes: a list of ``(N_i, 3)`` stroke arrays of rows
+            ``(dx, dy, end_of_stroke)`` (see ``keras_segattn.training.handwriting``),
+            or one such array.
+        path: output PNG path.
+        texts: optional text of each sample (a list of strings, or one string
+            for one array): panel titles and the heatmaps' row labels.
+        phis: optional ``(N_i, U_i)`` window weights per sample (or one array
+            for one sample): the weight of each of the ``U_i`` characters at
+            every pen point; ``U_i = len(texts[i])`` when texts are given.
+        title: a figure title.
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_handwriting
+        >>> path = os.path.join(tempfile.mkdtemp(), "handwriting.png")
+        >>> strokes = np.array([[0, 0, 0], [1, 1, 1], [1, -1, 0], [1, 1, 1]], np.float32)
+        >>> plot_handwriting(strokes, path, texts="hi", phis=np.eye(4, 2)) == path
+        True
+    """
+    from keras_segattn.training.handwriting import _check_strokes, polylines
+
+    plt = _pyplot()
+    single = isinstance(strokes, np.ndarray) and strokes.ndim == 2
+    samples = [strokes] if single else list(strokes)
+    if single and isinstance(texts, str):
+        texts = [texts]
+    if single and phis is not None and np.ndim(phis) == 2:
+        phis = [phis]
+    n = len(samples)
+    if n == 0:
+        raise ValueError("plot_handwriting: strokes must be a non-empty list of (N, 3) arrays, received [].")
+    if texts is not None and (isinstance(texts, str) or len(texts) != n):
+        received = "a string" if isinstance(texts, str) else f"{len(texts)} text(s)"
+        raise ValueError(f"plot_handwriting: texts must be one string per stroke array ({n}), received {received}.")
+    if phis is not None and len(phis) != n:
+        raise ValueError(f"plot_handwriting: phis must be one (N_i, U_i) array per stroke array ({n}), "
+                         f"received {len(phis)}.")
+    lines, windows = [], []
+    for i, sample in enumerate(samples):
+        sample = _check_strokes("plot_handwriting", "strokes" if single else f"strokes[{i}]", sample)
+        lines.append(polylines(sample))
+        if phis is None:
+            continue
+        phi = np.asarray(phis[i], dtype=float)
+        units = len(texts[i]) if texts is not None else None
+        if phi.ndim != 2 or len(phi) != len(sample) or (units is not None and phi.shape[1] != units):
+            expected = f"({len(sample)}, {units if units is not None else 'U'})"
+            raise ValueError(f"plot_handwriting: phis[{i}] must be (len(strokes[{i}]), len(texts[{i}])) = "
+                             f"{expected}, received shape {phi.shape}.")
+        windows.append(phi)
+    # Panel heights (inches): the writing at its aspect ratio over an 8-inch width, the window plot by characters.
+    width = 8.0
+    heights = []
+    for i, pieces in enumerate(lines):
+        points = np.concatenate(pieces)
+        spans = np.ptp(points, axis=0)
+        aspect = spans[1] / spans[0] if spans[0] > 0 else 1.0
+        heights.append(float(np.clip(width * aspect, 0.8, 3.0)) + 0.35)
+        if phis is not None:
+            heights.append(float(np.clip(0.16 * windows[i].shape[1], 0.9, 4.0)) + 0.35)
+    fig, axes = plt.subplots(len(heights), 1, figsize=(width, sum(heights) + (0.4 if title else 0.0)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    rows_per_sample = 2 if phis is not None else 1
+    for i, pieces in enumerate(lines):
+        ax = axes[i * rows_per_sample, 0]
+        for piece in pieces:
+            if len(piece) == 1:
+                ax.plot(piece[:, 0], piece[:, 1], "k.", markersize=2)
+            else:
+                ax.plot(piece[:, 0], piece[:, 1], "k-", linewidth=1.2, solid_capstyle="round")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+        if texts is not None:
+            ax.set_title(texts[i], fontsize=9)
+        if phis is None:
+            continue
+        ax = axes[i * rows_per_sample + 1, 0]
+        phi = windows[i]
+        ax.imshow(phi.T, cmap="gray_r", vmin=0.0, vmax=max(float(phi.max()), 1e-6), aspect="auto",
+                  interpolation="nearest", origin="upper")
+        ax.set_xlabel("pen point", fontsize=8)
+        ax.tick_params(labelsize=7, length=0)
+        if texts is not None:
+            ax.set_yticks(range(len(texts[i])))
+            ax.set_yticklabels(["␣" if ch == " " else ch for ch in texts[i]], fontsize=6)
+        else:
+            ax.set_ylabel("character", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

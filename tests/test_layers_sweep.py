@@ -22,11 +22,13 @@ from keras_segattn.layers import (
     ConstantPlanes,
     CropToReference,
     DilatedMaxPooling2D,
+    GravesAttentionWindow,
     ImagePyramid,
     LuongAttention,
     Maxout,
     MaxPoolingWithArgmax2D,
     MaxUnpooling2D,
+    MixtureDensityOutput,
     PadToMultiple,
     ProjectiveGridGenerator,
     ScaledResidual,
@@ -77,6 +79,16 @@ def _caption_decoder_inputs(single_step=False):
         return [words, annotations, state, targets]
     mask = (np.arange(5)[None] < np.array([5, 3, 1])[:, None]).astype("float32")
     return [words[:, 0], annotations, state, mask]
+
+
+def _window_inputs():
+    """Graves window inputs: K = 2 Gaussians over 5 characters of 4 ids, row 1 with 3 real characters."""
+    rng = np.random.default_rng(2)
+    params = rng.normal(0, 0.5, (3, 6)).astype("float32")
+    kappa = rng.uniform(0, 3, (3, 2)).astype("float32")
+    chars = np.eye(4, dtype="float32")[rng.integers(1, 4, (3, 5))]
+    mask = (np.arange(5)[None] < np.array([5, 3, 1])[:, None]).astype("float32")
+    return [params, kappa, chars, mask]
 
 
 def _affine_theta():
@@ -209,6 +221,13 @@ CASES = {
     ],
     "DilatedMaxPooling2D": [
         _case("dilation_4", lambda: DilatedMaxPooling2D(2, dilation_rate=4), lambda: _normal(0, (2, 11, 9, 3)), expected_output_shapes=[(2, 7, 5, 3)])
+    ],
+    "GravesAttentionWindow": [
+        _case("k2", lambda: GravesAttentionWindow(2), _window_inputs, grad_wrt_inputs=[0, 1, 2],
+              expected_output_shapes=[(3, 4), (3, 2), (3, 5)])
+    ],
+    "MixtureDensityOutput": [
+        _case("m3", lambda: MixtureDensityOutput(3), lambda: _normal(0, (2, 4, 8)), expected_output_shapes=[(2, 4, 19)])
     ],
     "ImagePyramid": [
         _case(

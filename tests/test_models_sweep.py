@@ -32,6 +32,9 @@ PAPER_SIZE_OVERRIDES = {
         "input_shape": (32, 32, 3),
         **{k: TINY_SAT[k] for k in ("vocab_size", "max_length")},
     },
+    # Handwriting synthesis: the paper's 3 x 400 LSTMs, 20 mixtures and 10 window Gaussians on the
+    # embedded words' sizes (the window's text and the point count only change the loop length).
+    "handwriting_synthesis": {"max_text_length": 4, "max_points": 96},
     # Spatial transformer family: paper size is small (42x42 grey digits).
     "digits_cnn": {},
     "st_cnn": {},

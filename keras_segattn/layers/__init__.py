@@ -10,11 +10,13 @@ from keras_segattn.layers.bilinear_upsampling_fixed import BilinearUpsampling2D
 from keras_segattn.layers.constant_planes import ConstantPlanes
 from keras_segattn.layers.crop_to_reference import CropToReference
 from keras_segattn.layers.dilated_max_pooling import DilatedMaxPooling2D
+from keras_segattn.layers.graves_attention_window import GravesAttentionWindow
 from keras_segattn.layers.image_pyramid import ImagePyramid
 from keras_segattn.layers.luong_attention import LuongAttention
 from keras_segattn.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_segattn.layers.max_unpooling import MaxUnpooling2D
 from keras_segattn.layers.maxout import Maxout
+from keras_segattn.layers.mixture_density_output import MixtureDensityOutput
 from keras_segattn.layers.pad_to_multiple import PadToMultiple
 from keras_segattn.layers.projective_grid_generator import ProjectiveGridGenerator
 from keras_segattn.layers.scaled_residual import ScaledResidual
@@ -32,11 +34,13 @@ __all__ = [
     "ConstantPlanes",
     "CropToReference",
     "DilatedMaxPooling2D",
+    "GravesAttentionWindow",
     "ImagePyramid",
     "LuongAttention",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",
     "Maxout",
+    "MixtureDensityOutput",
     "PadToMultiple",
     "ProjectiveGridGenerator",
     "ScaledResidual",

@@ -4,6 +4,7 @@ from keras_segattn.models import (  # noqa: F401
     bahdanau_nmt,
     deconvnet,
     fcn,
+    handwriting_synthesis,
     inception,
     multiscale_cnn,
     patch_classifier,
