@@ -345,7 +345,7 @@ def plot_caption_attention(images, tokens, attention, path, *, title=None, max_w
     return path
 
 
-def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
+def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None, titles=None):
     """Save handwriting samples to ``path`` (PNG), each over its attention-window plot when ``phis`` is given.
 
     Each sample is drawn as its pen-down strokes (no lines across the pen-up
@@ -366,8 +366,11 @@ def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
             for one array): panel titles and the heatmaps' row labels.
         phis: optional ``(N_i, U_i)`` window weights per sample (or one array
             for one sample): the weight of each of the ``U_i`` characters at
-            every pen point; ``U_i = len(texts[i])`` when texts are given.
+            every pen point; ``U_i = len(texts[i])`` when texts are given, or
+            ``len(texts[i]) + 1`` with the weight of ``[end]`` last (what
+            :class:`~keras_segattn.models.handwriting_synthesis.Writer` returns).
         title: a figure title.
+        titles: optional panel titles (default: the texts).
 
     Returns:
         ``path``.
@@ -406,8 +409,9 @@ def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
             continue
         phi = np.asarray(phis[i], dtype=float)
         units = len(texts[i]) if texts is not None else None
-        if phi.ndim != 2 or len(phi) != len(sample) or (units is not None and phi.shape[1] != units):
+        if phi.ndim != 2 or len(phi) != len(sample) or (units is not None and phi.shape[1] not in (units, units + 1)):
             expected = f"({len(sample)}, {units if units is not None else 'U'})"
+            expected += f" or ({len(sample)}, {units + 1}) with [end]" if units is not None else ""
             raise ValueError(f"plot_handwriting: phis[{i}] must be (len(strokes[{i}]), len(texts[{i}])) = "
                              f"{expected}, received shape {phi.shape}.")
         windows.append(phi)
@@ -435,8 +439,8 @@ def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_frame_on(False)
-        if texts is not None:
-            ax.set_title(texts[i], fontsize=9)
+        if titles is not None or texts is not None:
+            ax.set_title((titles or texts)[i], fontsize=9)
         if phis is None:
             continue
         ax = axes[i * rows_per_sample + 1, 0]
@@ -446,8 +450,9 @@ def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None):
         ax.set_xlabel("pen point", fontsize=8)
         ax.tick_params(labelsize=7, length=0)
         if texts is not None:
-            ax.set_yticks(range(len(texts[i])))
-            ax.set_yticklabels(["␣" if ch == " " else ch for ch in texts[i]], fontsize=6)
+            labels = ["␣" if ch == " " else ch for ch in texts[i]] + ["[end]"] * (phi.shape[1] - len(texts[i]))
+            ax.set_yticks(range(len(labels)))
+            ax.set_yticklabels(labels, fontsize=6)
         else:
             ax.set_ylabel("character", fontsize=8)
     if title:

@@ -318,3 +318,35 @@ def test_model_errors():
 def test_end_id_is_written_after_the_text():
     ids = encode_text("ab", 5)
     assert ids.tolist() == [3, 4, END_ID, 0, 0]
+
+
+# ------------------------------------------------------------------ export
+def test_export_writer_reproduces_the_writer_everywhere(tiny_pair, tmp_path):
+    from keras_segattn.export.handwriting import export_writer
+
+    writer = Writer(tiny_pair["handwriting_synthesis_tiny"])
+    manifest = export_writer(writer, tmp_path / "hw")
+    for fmt in ("savedmodel", "tflite", "onnx"):
+        assert manifest["parity"][fmt]["passed"], manifest["parity"][fmt]
+    assert manifest["parity"]["tflite"]["write_loop"]["same_length"] == 8
+    assert sorted(p.name for p in (tmp_path / "hw").iterdir()) == [
+        "manifest.json", "saved_model", "step.onnx", "step.onnx.json", "step.tflite", "step.tflite.json"]
+    loaded = tf.saved_model.load(str(tmp_path / "hw" / "saved_model"))
+    out = loaded.signatures["write"](texts=tf.constant(["ab", "zoo"]), bias=tf.constant(1.0), seed=tf.constant(3))
+    assert out["strokes"].shape[0] == 2 and np.all(out["lengths"].numpy() >= 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be made of the characters"):
+        loaded.signatures["write"](texts=tf.constant(["AB"]), bias=tf.constant(1.0), seed=tf.constant(3))
+
+
+def test_export_writer_writes_nothing_when_a_loop_differs(tiny_pair, tmp_path):
+    from keras_segattn.export.handwriting import export_writer
+    from keras_segattn.export.parity import ParityError
+
+    writer = Writer(tiny_pair["handwriting_synthesis_tiny"])
+    with pytest.raises(ParityError, match="did not reproduce"):
+        export_writer(writer, tmp_path / "hw", formats=("onnx",), stroke_tolerance=-1.0)
+    assert not (tmp_path / "hw").exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="conditional model"):
+        export_writer(Writer(tiny_pair["handwriting_prediction_tiny"]), tmp_path / "hw2")
+    with pytest.raises(ValueError, match="formats must be"):
+        export_writer(writer, tmp_path / "hw3", formats=("pdf",))

@@ -50,3 +50,14 @@ def replace_readme_section(name: str, content: str) -> bool:
     with open(readme, "w") as fh:
         fh.write(f"{head}{start}\n{content}\n{end}{tail}")
     return True
+
+
+def parse_override(text: str):
+    """``KEY=VALUE`` of a ``--set`` option -> ``(key, value)``, the value a Python literal where it parses."""
+    import ast
+
+    key, _, value = text.partition("=")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value

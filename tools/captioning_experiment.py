@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tools._common import write_result  # noqa: E402
+from tools._common import parse_override, write_result  # noqa: E402
 
 #: name -> build_model overrides of show_attend_tell_tiny.
 VARIANTS = {
@@ -109,16 +109,6 @@ def table(reports):
     return "\n".join(lines)
 
 
-def _override(text):
-    import ast
-
-    key, _, value = text.partition("=")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -130,7 +120,7 @@ def main():
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per variant (safety stop)")
     parser.add_argument("--figure-images", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", nargs="*", default=[], type=_override, metavar="KEY=VALUE",
+    parser.add_argument("--set", nargs="*", default=[], type=parse_override, metavar="KEY=VALUE",
                         help="build_model overrides for every variant, e.g. feature_endpoint=conv3")
     parser.add_argument("--output", default="captioning_experiment")
     args = parser.parse_args()

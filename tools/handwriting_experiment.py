@@ -33,11 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 
-from tools._common import write_result  # noqa: E402
+from tools._common import parse_override, write_result  # noqa: E402
 
 #: name -> registered model.
 VARIANTS = {"window": "handwriting_synthesis_tiny", "unconditional": "handwriting_prediction_tiny"}
-FIGURE_TEXTS = ("hand", "sky", "zoo")
+FIGURE_TEXTS = ("sky", "zoo", "owl")
 
 
 def run(variant, args):
@@ -81,18 +81,19 @@ def figure(model, baseline, args, path):
     from keras_segattn.visualize import plot_handwriting
 
     writer = Writer(model)
-    samples, texts, phis = [], [], []
+    samples, texts, titles, phis = [], [], [], []
     for bias in (0.0, 2.0):
         for sample in writer.write(list(FIGURE_TEXTS), bias=bias, seed=args.seed):
             samples.append(sample.strokes)
-            texts.append(f"{sample.text}  (bias {bias:g})")
+            texts.append(sample.text)
+            titles.append(f"{sample.text!r}, bias {bias:g}")
             phis.append(sample.phi)
     # The font's rendering (the legibility reference) and the unconditional model, without a window.
     rows = [(write_text(t, vary=False), f"{t}  (font)") for t in FIGURE_TEXTS]
     if baseline is not None:
         rows += [(s.strokes, "unconditional (bias 1)") for s in Writer(baseline).write(list(FIGURE_TEXTS), bias=1.0,
                                                                                       seed=args.seed)]
-    plot_handwriting(samples, path, texts=texts, phis=phis,
+    plot_handwriting(samples, path, texts=texts, phis=phis, titles=titles,
                      title="handwriting_synthesis_tiny: samples with the window phi (rows: characters + [end])")
     plot_handwriting([r[0] for r in rows], path.replace(".png", "_reference.png"), texts=[r[1] for r in rows])
     return path
@@ -109,16 +110,6 @@ def table(reports, biases):
     return "\n".join(lines)
 
 
-def _override(text):
-    import ast
-
-    key, _, value = text.partition("=")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -131,7 +122,7 @@ def main():
     parser.add_argument("--biases", nargs="+", type=float, default=[0.0, 1.0])
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per variant (safety stop)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", nargs="*", default=[], type=_override, metavar="KEY=VALUE",
+    parser.add_argument("--set", nargs="*", default=[], type=parse_override, metavar="KEY=VALUE",
                         help="build_model overrides for every variant, e.g. units=128")
     parser.add_argument("--output", default="handwriting_experiment")
     args = parser.parse_args()

@@ -14,6 +14,13 @@ from keras_segattn.data.distorted_digits import (
     distorted_digits_arrays,
     render_distorted_digit,
 )
+from keras_segattn.data.handwriting import handwriting_arrays, write_text
+from keras_segattn.data.online_handwriting import (
+    iam_ondb_lines,
+    normalise_strokes,
+    read_strokes_xml,
+    read_transcriptions,
+)
 from keras_segattn.data.oxford_pets import oxford_iiit_pet
 from keras_segattn.data.pipeline import (
     VOID_LABEL,
@@ -53,7 +60,12 @@ __all__ = [
     "distorted_digits",
     "distorted_digits_arrays",
     "encode_captions",
+    "handwriting_arrays",
+    "iam_ondb_lines",
+    "normalise_strokes",
     "oxford_iiit_pet",
+    "read_strokes_xml",
+    "read_transcriptions",
     "render_distorted_digit",
     "render_example",
     "scene_parse150",
@@ -72,4 +84,5 @@ __all__ = [
     "text_vectorizer",
     "translation_pipeline",
     "translation_vocabulary",
+    "write_text",
 ]

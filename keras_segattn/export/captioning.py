@@ -35,8 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 
 import keras
@@ -45,10 +43,12 @@ import tensorflow as tf
 
 from keras_segattn.export import publish
 from keras_segattn.export.formats import BACKENDS
-from keras_segattn.export.parity import FLOAT_TOLERANCE, ParityError
+from keras_segattn.export.parity import FLOAT_TOLERANCE
 from keras_segattn.export.seq2seq import (
+    bundle_owner,
     compare_decodes,
     export_pieces,
+    publish_bundle,
     reference_decode,
     savedmodel_runners,
 )
@@ -168,8 +168,6 @@ def export_captioner(
         ParityError: a piece or the decode loop does not reproduce the
             library; nothing is written.
     """
-    from keras_segattn.export.exporter import _versions
-
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -212,25 +210,8 @@ def export_captioner(
             captioner, tmp, formats, manifest, images, greedy, expected,
             beam_width=beam_width, length_penalty=length_penalty, tolerance=tolerance, verbose=verbose, **decode,
         )
-        failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]
-        if failed:
-            raise ParityError(
-                f"export_captioner: {', '.join(failed)} did not reproduce the library's captions; nothing was "
-                f"written to {directory!r}. Report: {json.dumps(manifest['parity'], default=float)[:2000]}"
-            )
-        manifest["versions"] = _versions()
-        manifest["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        with open(os.path.join(tmp, "manifest.json"), "w") as fh:
-            json.dump(manifest, fh, indent=2, default=float, ensure_ascii=False)
-        staging.publish()
+        publish_bundle(staging, manifest, directory, "export_captioner", "captions")
     return manifest
 
 
-def _is_captioner_export(directory: str) -> bool:
-    """A folder :func:`export_captioner` wrote: its manifest.json lists files, parity and the attention grid."""
-    try:
-        with open(os.path.join(directory, "manifest.json")) as fh:
-            manifest = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and {"files", "parity", "attention_grid"} <= set(manifest)
+_is_captioner_export = bundle_owner("attention_grid")

@@ -445,7 +445,6 @@ def export_translator(
         ParityError: a piece or the decode loop does not reproduce the library;
             nothing is written.
     """
-    from keras_segattn.export.exporter import _versions
 
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -491,26 +490,42 @@ def export_translator(
             translator, tmp, formats, manifest, source_ids, greedy, expected,
             beam_width=beam_width, length_penalty=length_penalty, tolerance=tolerance, verbose=verbose,
         )
-        failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]
-        if failed:
-            raise ParityError(
-                f"export_translator: {', '.join(failed)} did not reproduce the library's decode; nothing was "
-                f"written to {directory!r}. Report: {json.dumps(manifest['parity'], default=float)[:2000]}"
-            )
-        manifest["versions"] = _versions()
-        manifest["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        # The manifest lives inside the folder: the folder moves in as one unit.
-        with open(os.path.join(tmp, "manifest.json"), "w") as fh:
-            json.dump(manifest, fh, indent=2, default=float, ensure_ascii=False)
-        staging.publish()
+        publish_bundle(staging, manifest, directory, "export_translator", "decode")
     return manifest
 
 
-def _is_translator_export(directory: str) -> bool:
-    """A folder :func:`export_translator` wrote: its manifest.json lists files, parity and vocabularies."""
-    try:
-        with open(os.path.join(directory, "manifest.json")) as fh:
-            manifest = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and {"files", "parity", "source_vocabulary"} <= set(manifest)
+def publish_bundle(staging, manifest: dict, directory: str, where: str, what: str):
+    """Finish a loop export staged in ``staging``: refuse it if any parity failed, else write the manifest
+    (versions, date) inside the folder and move the folder in as one unit."""
+    from keras_segattn.export.exporter import _versions
+
+    failed = [fmt for fmt, report in manifest["parity"].items() if not report["passed"]]
+    if failed:
+        raise ParityError(
+            f"{where}: {', '.join(failed)} did not reproduce the library's {what}; nothing was "
+            f"written to {directory!r}. Report: {json.dumps(manifest['parity'], default=float)[:2000]}"
+        )
+    manifest["versions"] = _versions()
+    manifest["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    # The manifest lives inside the folder: the folder moves in as one unit.
+    with open(os.path.join(staging.artifact, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=2, default=float, ensure_ascii=False)
+    staging.publish()
+
+
+def bundle_owner(*keys: str):
+    """``owned(directory)`` for :func:`publish.check_target`: a folder whose manifest.json has ``files``,
+    ``parity`` and ``keys`` (what one loop exporter writes)."""
+
+    def owned(directory: str) -> bool:
+        try:
+            with open(os.path.join(directory, "manifest.json")) as fh:
+                manifest = json.load(fh)
+        except (OSError, ValueError):
+            return False
+        return isinstance(manifest, dict) and {"files", "parity", *keys} <= set(manifest)
+
+    return owned
+
+
+_is_translator_export = bundle_owner("source_vocabulary")

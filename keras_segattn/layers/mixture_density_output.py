@@ -56,7 +56,7 @@ class MixtureDensityOutput(keras.layers.Layer):
         TensorShape([2, 5, 19])
         >>> nll = mixture_density_nll(np.zeros((2, 5, 3), "float32"), params, 3)  # per point, (2, 5)
         >>> round(float(nll[0, 0]), 4)  # log(2 pi) + log 2 at sigma = 1, e = 0.5
-        2.5310
+        2.531
     """
 
     def __init__(self, num_mixtures, kernel_initializer="glorot_uniform", **kwargs):

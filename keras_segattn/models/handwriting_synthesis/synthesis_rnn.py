@@ -182,21 +182,30 @@ class SynthesisRNN(keras.layers.Layer):
                 phi = tf.zeros_like(outputs[:, :1])
             return outputs, state, phi
         strokes = tf.cast(inputs[0], self.compute_dtype)
-        batch = tf.shape(strokes)[0]
-        state = tf.zeros((batch, self.state_size), self.compute_dtype)
+        batch, steps = tf.shape(strokes)[0], tf.shape(strokes)[1]
         positions = tf.shape(chars)[1] if self.conditional else 1
+        zeros = tf.zeros((batch, steps, 1), self.compute_dtype)
 
-        def one_point(carry, stroke):
-            state = carry[0]
-            outputs, state, phi = self.step(stroke, state, chars, mask, training=bool(training))
-            if phi is None:  # unconditional: (batch, 1) zeros, shaped like the stroke's batch
-                phi = tf.zeros_like(stroke[:, :1])
-            return state, outputs, phi
+        # A while loop that adds each step's outputs at its position (one-hot) rather than tf.scan:
+        # scan collects them in TensorLists, which the TFLite converter cannot lower to builtins
+        # when the batch is dynamic; the one-hot sum is plain arithmetic (O(T^2) adds, negligible).
+        def one_point(t, state, outputs, phis):
+            step_outputs, state, phi = self.step(strokes[:, t], state, chars, mask, training=bool(training))
+            place = tf.one_hot(t, steps, dtype=self.compute_dtype)[None, :, None]
+            if phi is not None:
+                phis = phis + place * phi[:, None, :]
+            return t + 1, state, outputs + place * step_outputs[:, None, :], phis
 
-        phi = tf.zeros((batch, positions), self.compute_dtype) if self.conditional else tf.zeros_like(strokes[:, 0, :1])
-        initial = (state, tf.zeros((batch, self.output_size), self.compute_dtype), phi)
-        states, outputs, phis = tf.scan(one_point, tf.transpose(strokes, [1, 0, 2]), initializer=initial)
-        return tf.transpose(outputs, [1, 0, 2]), tf.transpose(phis, [1, 0, 2]), states[-1]
+        initial = (
+            tf.constant(0),
+            tf.zeros((batch, self.state_size), self.compute_dtype),
+            zeros * tf.zeros((self.output_size,), self.compute_dtype),
+            zeros * tf.zeros((positions,), self.compute_dtype),
+        )
+        _, state, outputs, phis = tf.while_loop(
+            lambda t, *_: t < steps, one_point, initial, maximum_iterations=steps
+        )
+        return outputs, phis, state
 
     def get_config(self):
         config = super().get_config()

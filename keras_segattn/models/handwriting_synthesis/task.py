@@ -157,7 +157,7 @@ class HandwritingTask(Task):
         samples = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         phis = [s.phi for s in samples] if all(s.phi.shape[1] for s in samples) else None
         return plot_handwriting([s.strokes for s in samples], path, texts=[s.text for s in samples], phis=phis,
-                                title=title)
+                                title=title, titles=labels)
 
     def predict_file(self, model, source, output):
         """``source`` is the text to write; saves the handwriting with its window to ``output``."""
