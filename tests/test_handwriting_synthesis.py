@@ -28,6 +28,9 @@ from keras_segattn.models.handwriting_synthesis.writer import (
 from keras_segattn.tasks import get_task
 from keras_segattn.training.mixture_density import MixtureDensityLoss
 
+# One worker: the module's two trained models are built once.
+pytestmark = pytest.mark.xdist_group("handwriting")
+
 
 # ------------------------------------------------------------------ window
 def numpy_window(params, kappa_prev, chars, mask):
@@ -229,7 +232,7 @@ def tiny_pair():
     return models
 
 
-STEPS = 300
+STEPS = 200
 
 
 def test_step_model_reproduces_the_training_graph(tiny_pair):
@@ -252,10 +255,11 @@ def test_window_stopping_rule():
     np.testing.assert_array_equal(window_finished(phi, np.array([2, 2, 1])), [False, False, True])
 
 
+@pytest.mark.learning
 def test_the_window_model_learns_what_the_unconditional_cannot(tiny_pair):
-    # Measured over seeds 0-2 at 300 steps (tools/handwriting_experiment.py has the long runs): the
-    # window model's held-out NLL per point sits well below the unconditional model's, which cannot
-    # know which letters to write; both fall far below the untrained ~3.3 nats.
+    # Measured over seeds 0-2 at 200 steps (tools/handwriting_experiment.py has the long runs): window
+    # model 0.28-0.36 nats per point, unconditional model 0.56-0.61 (it cannot know which letters to
+    # write), gap 0.24-0.29; untrained: ~3.3. The thresholds leave about half of the gap as margin.
     task = get_task("handwriting")
     scores = {}
     for name, model in tiny_pair.items():
@@ -267,8 +271,8 @@ def test_the_window_model_learns_what_the_unconditional_cannot(tiny_pair):
     assert scores["handwriting_prediction_tiny"] - scores["handwriting_synthesis_tiny"] > NLL_GAP_MIN, scores
 
 
-WINDOW_NLL_MAX = 1.0
-NLL_GAP_MIN = 0.1
+WINDOW_NLL_MAX = 0.6
+NLL_GAP_MIN = 0.12
 
 
 def test_writer_samples_reproducibly_and_follows_the_text(tiny_pair):
@@ -321,6 +325,7 @@ def test_end_id_is_written_after_the_text():
 
 
 # ------------------------------------------------------------------ export
+@pytest.mark.export
 def test_export_writer_reproduces_the_writer_everywhere(tiny_pair, tmp_path):
     from keras_segattn.export.handwriting import export_writer
 
@@ -338,6 +343,7 @@ def test_export_writer_reproduces_the_writer_everywhere(tiny_pair, tmp_path):
         loaded.signatures["write"](texts=tf.constant(["AB"]), bias=tf.constant(1.0), seed=tf.constant(3))
 
 
+@pytest.mark.export
 def test_export_writer_writes_nothing_when_a_loop_differs(tiny_pair, tmp_path):
     from keras_segattn.export.handwriting import export_writer
     from keras_segattn.export.parity import ParityError
