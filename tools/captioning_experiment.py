@@ -35,6 +35,7 @@ VARIANTS = {
     "soft": {"attention": "soft", "doubly_stochastic": 1.0},
     "soft_lambda0": {"attention": "soft", "doubly_stochastic": 0.0},
     "hard": {"attention": "hard", "doubly_stochastic": 1.0},
+    "hard_lambda0": {"attention": "hard", "doubly_stochastic": 0.0},
     "none": {"attention": "none"},
 }
 
@@ -135,7 +136,7 @@ def main():
         print(json.dumps({k: v for k, v in report.items() if k != "localisation"}), flush=True)
         print(json.dumps(report["localisation"]), flush=True)
         reports.append(report)
-        if variant in ("soft", "soft_lambda0", "hard"):
+        if variant in ("soft", "soft_lambda0", "hard", "hard_lambda0"):
             models[variant] = model
     png = os.path.join(os.path.dirname(__file__), "results", f"{args.output.replace('experiment', 'attention')}.png")
     if models:

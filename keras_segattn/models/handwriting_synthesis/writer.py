@@ -165,8 +165,8 @@ class Writer:
                 model; larger: neater, less varied writing).
             seed: the sampling noise's seed.
             prime: ``(text, strokes (N, 3))``: real handwriting the model
-                reads first (its text is written before each text with a
-                space); the samples continue in its style (section 5.4).
+                reads first (its text goes before each text, with a space);
+                sampling goes on from the state it leaves (section 5.4).
             noise: explicit ``(batch, points, 4)`` sampling noise (see
                 :func:`draw_noise`), instead of ``seed``'s.
             max_points: overrides the writer's.
