@@ -182,6 +182,32 @@ def test_hard_attention_learns_its_attention_only_through_reinforce():
     assert all(g is not None for g in tape.gradient(likelihood, soft.attention.trainable_weights))
 
 
+@pytest.mark.parametrize("unit", ["batch", "caption"])
+def test_expected_context_is_drawn_per_batch_or_per_caption(unit):
+    """With rate 0.5, "batch" switches whole batches to the expected context (the authors' code), "caption"
+    switches single captions: seen through which rows carry a REINFORCE log-probability term."""
+    decoder = AttentionLSTMDecoder(6, 7, attention="hard", attention_units=5, doubly_stochastic=0.0, entropy_weight=0.0,
+                                   expected_context_rate=0.5, expected_context_unit=unit, seed=5)
+    rng = np.random.default_rng(2)
+    inputs = [rng.normal(size=(16, 3, 3)).astype("float32"), rng.normal(size=(16, 6, 3)).astype("float32"),
+              np.zeros((16, 12), "float32"), np.array([[4, 5, 3]] * 16, "int32")]
+    patterns = []
+    for _ in range(12):  # seeded: the same draws every run
+        annotations = tf.constant(inputs[1])
+        with tf.GradientTape() as tape:
+            tape.watch(annotations)
+            decoder([inputs[0], annotations, inputs[2], inputs[3]], training=True)
+            (surrogate,) = decoder.losses
+        # A caption's REINFORCE term has a gradient exactly when it sampled its locations.
+        grad = tape.gradient(surrogate, annotations).numpy()
+        patterns.append(tuple(bool(np.any(grad[r])) for r in range(16)))
+    mixed = [p for p in patterns if 0 < sum(p) < 16]
+    if unit == "batch":
+        assert not mixed and {sum(p) for p in patterns} == {0, 16}
+    else:
+        assert mixed
+
+
 def test_reinforce_baseline_reduces_the_gradient_variance():
     """The same 24 sampled location sequences; the estimator's variance with b = mean reward vs b = 0."""
     decoder, inputs = _hard_decoder(baseline_decay=1.0)  # b stays where it is set

@@ -36,6 +36,8 @@ VARIANTS = {
     "soft_lambda0": {"attention": "soft", "doubly_stochastic": 0.0},
     "hard": {"attention": "hard", "doubly_stochastic": 1.0},
     "hard_lambda0": {"attention": "hard", "doubly_stochastic": 0.0},
+    # Until this variant, hard attention drew the expected context per caption; the default is now per batch.
+    "hard_per_caption": {"attention": "hard", "doubly_stochastic": 1.0, "expected_context_unit": "caption"},
     "none": {"attention": "none"},
 }
 
@@ -136,7 +138,7 @@ def main():
         print(json.dumps({k: v for k, v in report.items() if k != "localisation"}), flush=True)
         print(json.dumps(report["localisation"]), flush=True)
         reports.append(report)
-        if variant in ("soft", "soft_lambda0", "hard", "hard_lambda0"):
+        if variant.startswith(("soft", "hard")):
             models[variant] = model
     png = os.path.join(os.path.dirname(__file__), "results", f"{args.output.replace('experiment', 'attention')}.png")
     if models:

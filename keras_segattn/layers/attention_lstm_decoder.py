@@ -10,6 +10,7 @@ from keras_segattn.validation import check_choice, check_number, check_positive_
 
 ATTENTIONS = ("soft", "hard", "none")
 HARD_INFERENCE = ("expectation", "argmax")
+EXPECTED_CONTEXT_UNITS = ("batch", "caption")
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -30,8 +31,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
       ``alpha_t`` in training (section 4.1: no gradient flows through the
       sample; the attention model learns by REINFORCE with a moving-average
       baseline and an entropy bonus; with probability
-      ``expected_context_rate`` a caption uses the expected context instead,
-      as the paper does) and, outside training, the expected context (as the
+      ``expected_context_rate`` a whole training batch (the authors' released
+      code) or each caption uses the expected context instead, as the paper
+      does) and, outside training, the expected context (as the
       authors' released code decodes; ``hard_inference="argmax"``: the most
       likely location); with
       ``"none"`` (the no-attention baseline), the mean annotation;
@@ -75,6 +77,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             REINFORCE term).
         baseline_decay: the moving-average baseline's decay (``b <- decay * b
             + (1 - decay) * mean R``).
+        expected_context_unit: ``"batch"`` (one draw per training batch, as
+            the authors' arctic-captions code does) or ``"caption"`` (one
+            draw per caption).
         expected_context_rate: hard attention: the chance that a training
             caption uses the expected (soft) context (the paper: 0.5).
         hard_inference: hard attention outside training: ``"expectation"``
@@ -130,6 +135,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         expected_context_rate=0.5,
         hard_inference="expectation",
         seed=None,
+        expected_context_unit="batch",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +154,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             where, "expected_context_rate", expected_context_rate, minimum=0, maximum=1
         )
         self.hard_inference = check_choice(where, "hard_inference", hard_inference, HARD_INFERENCE)
+        self.expected_context_unit = check_choice(
+            where, "expected_context_unit", expected_context_unit, EXPECTED_CONTEXT_UNITS
+        )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if attention == "hard" else None
         self.attention = (
@@ -271,7 +280,9 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         sample_flags = None
         if training and self.attention_name == "hard":
             batch = tf.shape(annotations)[:1]
-            sample_flags = keras.random.uniform(batch, seed=self.seed_generator) >= self.expected_context_rate
+            draws = (1,) if self.expected_context_unit == "batch" else batch
+            sample_flags = keras.random.uniform(draws, seed=self.seed_generator) >= self.expected_context_rate
+            sample_flags = tf.broadcast_to(sample_flags, batch)
         logits, alphas, log_probs, states = [], [], [], []
         for t in range(words.shape[1]):
             step_logits, state, alpha, log_prob = self.step(
@@ -324,6 +335,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
                 "expected_context_rate": self.expected_context_rate,
                 "hard_inference": self.hard_inference,
                 "seed": self.seed,
+                "expected_context_unit": self.expected_context_unit,
             }
         )
         return config

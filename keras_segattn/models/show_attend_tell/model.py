@@ -121,6 +121,7 @@ def show_attend_tell(
     expected_context_rate=0.5,
     hard_inference="expectation",
     location_channels=False,
+    expected_context_unit="batch",
     seed=None,
     name=None,
 ):
@@ -163,7 +164,8 @@ def show_attend_tell(
         embedding_dim, units, attention_units: word embedding, LSTM and
             ``f_att`` hidden sizes.
         doubly_stochastic, entropy_weight, reinforce_weight, baseline_decay,
-        expected_context_rate, hard_inference, seed: see the decoder.
+        expected_context_rate, expected_context_unit, hard_inference, seed:
+            see the decoder.
         location_channels: append each annotation's grid (row, column) to it
             (:class:`LocationChannels`; not in the paper, whose deep VGG
             features carry position implicitly; the tiny variants read
@@ -242,6 +244,7 @@ def show_attend_tell(
         reinforce_weight=reinforce_weight,
         baseline_decay=baseline_decay,
         expected_context_rate=expected_context_rate,
+        expected_context_unit=expected_context_unit,
         hard_inference=hard_inference,
         seed=seed,
         name="decoder",
