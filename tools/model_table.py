@@ -34,6 +34,13 @@ PAPER_PARAMETERS = {
 }
 
 
+def _shapes(inputs):
+    """One input: ``HxWx3`` (unknown sizes as H and W); several: ``name shape`` each, ``?`` for unknown sizes."""
+    if len(inputs) == 1:
+        return "x".join("H" if d is None and i == 0 else "W" if d is None else str(d) for i, d in enumerate(inputs[0][1]))
+    return " + ".join(f"{name} " + "x".join("?" if d is None else str(d) for d in shape) for name, shape in inputs)
+
+
 def main():
     rows = []
     for name in ksa.list_models():
@@ -42,7 +49,7 @@ def main():
             continue
         model = ksa.build_model(name)
         params = model.count_params()
-        input_shape = tuple(model.inputs[0].shape[1:])
+        input_shape = [(t.name, tuple(t.shape[1:])) for t in model.inputs]
         del model
         gc.collect()
         tiny = f"{name}_tiny"
@@ -66,7 +73,7 @@ def main():
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        shape = "x".join("H" if d is None and i == 0 else "W" if d is None else str(d) for i, d in enumerate(r["input_shape"]))
+        shape = _shapes(r["input_shape"])
         lines.append(
             f"| `{r['name']}` | {r['task'].replace('_', ' ')} | {r['paper']} | {shape} | {r['parameters'] / 1e6:.1f}M "
             f"| {r['paper_parameters']} | `{r['tiny']}` ({r['tiny_parameters']:,}) |"
