@@ -153,6 +153,10 @@ def test_plot_handwriting_with_and_without_window(tmp_path):
     one = plot_handwriting(samples[0], tmp_path / "one.png", texts=texts[0], phis=phis[0])
     _assert_nonblank_png(one)
     _assert_nonblank_png(plot_handwriting(samples[1], tmp_path / "untitled.png", phis=phis[1]))
+    # The Writer's phi has one more column, the weight of [end]; panel titles may differ from the texts.
+    with_end = [np.concatenate([p, np.zeros((len(p), 1))], axis=1) for p in phis]
+    _assert_nonblank_png(plot_handwriting(samples, tmp_path / "end.png", texts=texts, phis=with_end,
+                                          titles=["first", "second"], title="with [end]"))
 
 
 def test_plot_handwriting_mismatched_lengths(tmp_path):
@@ -162,9 +166,11 @@ def test_plot_handwriting_mismatched_lengths(tmp_path):
         plot_handwriting(samples, path, texts=["a"])
     with pytest.raises(ValueError, match=r"phis must be one \(N_i, U_i\) array per stroke array \(2\), received 3"):
         plot_handwriting(samples, path, phis=[np.ones((60, 2))] * 3)
-    with pytest.raises(ValueError, match=r"phis\[1\] must be \(len\(strokes\[1\]\), len\(texts\[1\]\)\) = \(40, 2\), "
-                                         r"received shape \(39, 2\)"):
+    with pytest.raises(ValueError, match=r"phis\[1\] must be \(len\(strokes\[1\]\), len\(texts\[1\]\)\) = \(40, 2\) "
+                                         r"or \(40, 3\) with \[end\], received shape \(39, 2\)"):
         plot_handwriting(samples, path, texts=["ab", "cd"], phis=[np.ones((60, 2)), np.ones((39, 2))])
+    with pytest.raises(ValueError, match=r"received shape \(40, 4\)"):  # more than the characters and [end]
+        plot_handwriting(samples, path, texts=["ab", "cd"], phis=[np.ones((60, 2)), np.ones((40, 4))])
     with pytest.raises(ValueError, match=r"plot_handwriting: strokes\[1\] must be .*received shape \(4, 2\)"):
         plot_handwriting([samples[0], np.zeros((4, 2))], path)
     assert not path.exists()
