@@ -49,45 +49,30 @@ def reference_write(run_step, ids, noise, bias, num_mixtures, state_size):
 
     ``run_step(feed)`` maps ``{"stroke", "text", "state"}`` to
     ``{"mixture", "next_state", "phi"}``; ``ids (B, U)`` end with ``[end]``
-    (id 1) then padding; ``noise (B, P, 4)``. Written apart from the Writer
-    (same equations: Graves eqs. 18-22, 61-62 and the stopping rule of
-    section 5.3), so each checks the other.
+    (id 1) then padding; ``noise (B, P, 4)``. It samples with the Writer's
+    NumPy sampler and stopping rule (:func:`~keras_segattn.models.
+    handwriting_synthesis.writer.sample_points`, itself tested against the
+    TensorFlow sampler the SavedModel's loop uses), so a difference from the
+    Writer's strokes can only come from the step being run.
     """
+    from keras_segattn.data.handwriting import START_POINT
+    from keras_segattn.models.handwriting_synthesis.writer import sample_points, window_finished
+
     ids = np.asarray(ids, np.int32)
-    noise = np.asarray(noise, np.float64)
+    noise = np.asarray(noise, np.float32)
     batch, points = noise.shape[:2]
-    end = (ids != 0).sum(1) - 1  # the position of [end]
-    m = num_mixtures
+    end = (ids != 0).sum(1) - 1  # the position of [end]: the text's length
     state = np.zeros((batch, state_size), np.float32)
-    stroke = np.tile(np.float32([0.0, 0.0, 1.0]), (batch, 1))
+    stroke = np.tile(np.float32(START_POINT), (batch, 1))
     strokes = np.zeros((batch, points, 3), np.float32)
     lengths = np.full(batch, points)
     done = np.zeros(batch, bool)
     for t in range(points):
         out = run_step({"stroke": stroke, "text": ids, "state": state})
-        p, state, phi = np.asarray(out["mixture"], np.float64), np.asarray(out["next_state"], np.float32), out["phi"]
-        logits = p[:, 1 : 1 + m] * (1.0 + bias)
-        weights = np.exp(logits - logits.max(1, keepdims=True))
-        weights /= weights.sum(1, keepdims=True)
-        j = np.array([min(int(np.searchsorted(np.cumsum(w), u, side="right")), m - 1)
-                      for w, u in zip(weights, noise[:, t, 0])])
-        row = np.arange(batch)
-
-        def take(k, p=p, j=j, row=row):
-            return p[row, 1 + k * m + j]
-
-        sx = np.exp(np.clip(take(3) - bias, -7.0, 7.0))
-        sy = np.exp(np.clip(take(4) - bias, -7.0, 7.0))
-        rho = 0.9999 * np.tanh(take(5))
-        nx, ny = noise[:, t, 1], noise[:, t, 2]
-        stroke = np.stack([
-            take(1) + sx * nx,
-            take(2) + sy * (rho * nx + np.sqrt(1.0 - rho**2) * ny),
-            (noise[:, t, 3] < 1.0 / (1.0 + np.exp(-p[:, 0]))).astype(np.float64),
-        ], 1).astype(np.float32)
+        state = np.asarray(out["next_state"], np.float32)
+        stroke = sample_points(out["mixture"], noise[:, t], num_mixtures, bias)
         strokes[:, t] = stroke
-        phi = np.asarray(phi)
-        finished = np.array([phi[b, end[b]] > phi[b, : end[b]].max(initial=-np.inf) for b in range(batch)]) & ~done
+        finished = window_finished(np.asarray(out["phi"]), end) & ~done
         lengths[finished] = t + 1
         done |= finished
         if done.all():

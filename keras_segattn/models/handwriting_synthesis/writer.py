@@ -203,7 +203,7 @@ class Writer:
         state = np.zeros((batch, self.rnn.state_size), np.float32)
         stroke = np.tile(np.asarray(START_POINT, np.float32), (batch, 1))
         if prime_strokes is not None:
-            for point in prime_strokes:  # read the real handwriting; its state carries the style
+            for point in prime_strokes:  # read the real handwriting; sampling starts from the state it leaves
                 _, state, _ = self.step(stroke, state, ids)
                 stroke = np.tile(point, (batch, 1))
         strokes, phis = [], []
