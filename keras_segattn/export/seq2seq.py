@@ -445,7 +445,6 @@ def export_translator(
         ParityError: a piece or the decode loop does not reproduce the library;
             nothing is written.
     """
-
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

@@ -81,7 +81,8 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             the authors' arctic-captions code does) or ``"caption"`` (one
             draw per caption).
         expected_context_rate: hard attention: the chance that a training
-            caption uses the expected (soft) context (the paper: 0.5).
+            batch (or caption, see ``expected_context_unit``) uses the
+            expected (soft) context (the paper: 0.5).
         hard_inference: hard attention outside training: ``"expectation"``
             (the expected context, what the authors' released code decodes
             with by default) or ``"argmax"`` (the most likely location).

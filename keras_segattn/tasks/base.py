@@ -58,16 +58,19 @@ class Task:
         """Compile ``model`` with the task's optimizer, schedule, loss and metrics; returns it."""
         raise NotImplementedError(f"task {self.name!r} defines no compile recipe.")
 
-    def quick_fit(self, model, seed: int = 0):
+    def quick_fit(self, model, seed: int = 0, *, examples: int = 64, batch_size: int = 16, steps: int = 60,
+                  learning_rate: float = 2e-3):
         """Train ``model`` briefly on embedded data so its outputs are decisive
-        (the int8 export gates compare argmaxes; an untrained model's are ties)."""
+        (the int8 export gates compare argmaxes; an untrained model's are ties):
+        ``steps`` batches of ``batch_size`` from ``examples`` embedded examples.
+        A task overrides it to call this with its own sizes."""
         import tensorflow as tf
 
         # 64x64 where the model's size is dynamic (sample_batch's size argument).
-        x, y = self.sample_batch(model, batch_size=64, seed=seed, size=(64, 64))
-        self.compile(model, learning_rate=2e-3, jit_compile=False)
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(16)
-        model.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
+        x, y = self.sample_batch(model, batch_size=examples, seed=seed, size=(64, 64))
+        self.compile(model, learning_rate=learning_rate, jit_compile=False)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch_size)
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
         return model
 
     def train(

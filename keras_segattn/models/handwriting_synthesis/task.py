@@ -33,14 +33,15 @@ class HandwritingTask(Task):
 
     # ------------------------------------------------------------------ data
     def _sizes(self, model):
+        from keras_segattn.data.handwriting import vocabulary_size
         from keras_segattn.validation import message
 
         rnn = model.get_layer("synthesis")
         points = model.get_layer("strokes").output.shape[1]
         text = model.get_layer("text").output.shape[1] if rnn.conditional else None
-        if rnn.conditional and rnn.vocab_size < 29:
+        if rnn.conditional and rnn.vocab_size < vocabulary_size():
             raise ValueError(
-                message("default data", f"model {model.name!r}'s vocab_size", ">= 29 (padding, [end], space and "
+                message("default data", f"model {model.name!r}'s vocab_size", f">= {vocabulary_size()} (padding, [end], space and "
                         "26 letters) for the embedded handwriting", rnn.vocab_size)
             )
         letters = 3 if text is None else text - 1
@@ -88,13 +89,7 @@ class HandwritingTask(Task):
         return model
 
     def quick_fit(self, model, seed=0):
-        import tensorflow as tf
-
-        x, y = self.sample_batch(model, batch_size=64, seed=seed)
-        self.compile(model, learning_rate=3e-3, jit_compile=False)
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(16)
-        model.fit(ds, steps_per_epoch=30, epochs=1, verbose=0)
-        return model
+        return super().quick_fit(model, seed, steps=30, learning_rate=3e-3)
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, model, *, examples=200, seed=0, samples=None, bias=None, **options):

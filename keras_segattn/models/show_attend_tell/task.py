@@ -67,13 +67,7 @@ class Captioning(Translation):
         return [data["images"].astype(np.float32), data["captions"]], data["captions"][:, 1:]
 
     def quick_fit(self, model, seed=0):
-        import tensorflow as tf
-
-        x, y = self.sample_batch(model, batch_size=256, seed=seed)
-        self.compile(model, learning_rate=3e-3, jit_compile=False)
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(32)
-        model.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
-        return model
+        return super().quick_fit(model, seed, examples=256, batch_size=32, learning_rate=3e-3)
 
     def evaluate(self, model, *, examples=500, seed=0, beam_width=None, **options):
         """Decode ``examples`` held-out boards: BLEU-1..4 (0-100), exact match (0-1) and attention localisation."""
