@@ -300,9 +300,9 @@ TINY = _tiny_defaults()
 # Measured on show_attend_tell_tiny (32 embedded test boards, teacher forcing).
 _INT8_UNSUPPORTED = (
     "full-integer int8 of the attention and LSTM decoder misses the gate: argmax-word agreement 0.93 for "
-    "show_attend_tell_tiny and for show_attend_tell_hard_tiny after the export matrix's quick training (gate: "
+    "show_attend_tell_tiny and 0.79 for show_attend_tell_hard_tiny after the export matrix's quick training (gate: "
     "0.95; the 16 unrolled steps requantise the LSTM state and the softmax over 256 locations at every word). "
-    "Use quantize='dynamic' (int8 weights, float activations): agreement 0.996 and 0.984, it passes the gate."
+    "Use quantize='dynamic' (int8 weights, float activations): agreement 0.996 and 0.973, it passes the gate."
 )
 register_model(
     "show_attend_tell",
