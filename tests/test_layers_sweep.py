@@ -22,6 +22,9 @@ from keras_segattn.layers import (
     ConstantPlanes,
     CropToReference,
     DilatedMaxPooling2D,
+    GaussianFilterbank,
+    GaussianRead,
+    GaussianWrite,
     GravesAttentionWindow,
     ImagePyramid,
     LuongAttention,
@@ -121,6 +124,26 @@ def _custom_localization():
         [keras.layers.Conv2D(4, 3, strides=2, activation="relu"), keras.layers.GlobalAveragePooling2D()],
         name="custom_loc",
     )
+
+
+def _filterbank_inputs(n, channels=None):
+    """[image or patch, Fx, Fy, gamma] for a 7 x 9 image and an N x N glimpse (batch 2)."""
+    from keras_segattn.layers import GaussianFilterbank
+
+    rng = np.random.default_rng(3)
+    params = np.array([[0.1, -0.2, 0.3, -0.1, 0.2], [-0.5, 0.4, -0.3, 0.2, -0.1]], "float32")
+    fx, fy, gamma = (np.asarray(t) for t in GaussianFilterbank(n, (7, 9))(params))
+    return fx, fy, gamma, (lambda *shape: rng.normal(size=(2, *shape) + ((channels,) if channels else ())).astype("float32"))
+
+
+def _read_inputs(channels=None):
+    fx, fy, gamma, normal = _filterbank_inputs(3, channels)
+    return [normal(7, 9), fx, fy, gamma]
+
+
+def _write_inputs(channels=None):
+    fx, fy, gamma, normal = _filterbank_inputs(3, channels)
+    return [normal(3, 3), fx, fy, gamma]
 
 
 def _case(case_id, factory, make_inputs, **kwargs):
@@ -225,6 +248,20 @@ CASES = {
     "GravesAttentionWindow": [
         _case("k2", lambda: GravesAttentionWindow(2), _window_inputs, grad_wrt_inputs=[0, 1, 2],
               expected_output_shapes=[(3, 4), (3, 2), (3, 5)])
+    ],
+    "GaussianFilterbank": [
+        _case("n3", lambda: GaussianFilterbank(3, (7, 9)), lambda: _normal(0, (2, 5)),
+              expected_output_shapes=[(2, 3, 9), (2, 3, 7), (2, 1)])
+    ],
+    "GaussianRead": [
+        _case("channels", lambda: GaussianRead(), lambda: _read_inputs(2), grad_wrt_inputs=[0, 1, 2, 3],
+              expected_output_shapes=[(2, 3, 3, 2)]),
+        _case("grey", lambda: GaussianRead(), _read_inputs, expected_output_shapes=[(2, 3, 3)]),
+    ],
+    "GaussianWrite": [
+        _case("channels", lambda: GaussianWrite(), lambda: _write_inputs(2), grad_wrt_inputs=[0, 1, 2, 3],
+              expected_output_shapes=[(2, 7, 9, 2)]),
+        _case("grey", lambda: GaussianWrite(), _write_inputs, expected_output_shapes=[(2, 7, 9)]),
     ],
     "MixtureDensityOutput": [
         _case("m3", lambda: MixtureDensityOutput(3), lambda: _normal(0, (2, 4, 8)), expected_output_shapes=[(2, 4, 19)])

@@ -10,6 +10,9 @@ from keras_segattn.layers.bilinear_upsampling_fixed import BilinearUpsampling2D
 from keras_segattn.layers.constant_planes import ConstantPlanes
 from keras_segattn.layers.crop_to_reference import CropToReference
 from keras_segattn.layers.dilated_max_pooling import DilatedMaxPooling2D
+from keras_segattn.layers.gaussian_filterbank import GaussianFilterbank
+from keras_segattn.layers.gaussian_read import GaussianRead
+from keras_segattn.layers.gaussian_write import GaussianWrite
 from keras_segattn.layers.graves_attention_window import GravesAttentionWindow
 from keras_segattn.layers.image_pyramid import ImagePyramid
 from keras_segattn.layers.luong_attention import LuongAttention
@@ -34,6 +37,9 @@ __all__ = [
     "ConstantPlanes",
     "CropToReference",
     "DilatedMaxPooling2D",
+    "GaussianFilterbank",
+    "GaussianRead",
+    "GaussianWrite",
     "GravesAttentionWindow",
     "ImagePyramid",
     "LuongAttention",
