@@ -463,3 +463,102 @@ def plot_handwriting(strokes, path, *, texts=None, phis=None, title=None, titles
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_canvas_sequence(canvases, path, *, boxes=None, read_boxes=None, steps=None, title=None, row_titles=None):
+    """DRAW's lecture figure: each row one image, each column the canvas after a step, the attention drawn on it.
+
+    Args:
+        canvases: ``(N, T, H, W, 1 or 3)`` (or ``(N, T, H, W)``) values in [0, 1].
+        path: the PNG to write.
+        boxes: optional ``(N, T, 3)`` write boxes: centre ``(x, y)`` in
+            0-based pixels and side length (red squares).
+        read_boxes: optional ``(N, T, 3)`` read boxes, drawn in green.
+        steps: the step indices to show (default: all, at most 16 evenly spaced).
+        title: figure title; ``row_titles``: one label per row.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_canvas_sequence
+        >>> path = os.path.join(tempfile.mkdtemp(), "draw.png")
+        >>> plot_canvas_sequence(np.zeros((1, 3, 8, 8, 1)), path, boxes=np.ones((1, 3, 3))) == path
+        True
+    """
+    plt = _pyplot()
+    canvases = np.asarray(canvases, dtype=float)
+    if canvases.ndim == 4:
+        canvases = canvases[..., None]
+    if canvases.ndim != 5:
+        raise ValueError(f"plot_canvas_sequence: canvases must have shape (N, T, H, W[, C]), received {canvases.shape}.")
+    n, t = canvases.shape[:2]
+    if steps is None:
+        steps = np.unique(np.linspace(0, t - 1, min(t, 16)).round().astype(int))
+    steps = [int(s) for s in steps]
+    fig, axes = plt.subplots(n, len(steps), figsize=(1.1 * len(steps), 1.15 * n + (0.4 if title else 0)),
+                             squeeze=False)
+    for i in range(n):
+        for j, s in enumerate(steps):
+            ax = axes[i, j]
+            image = np.clip(canvases[i, s], 0, 1)
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            for kind, color in ((read_boxes, "lime"), (boxes, "red")):
+                if kind is not None:
+                    x, y, side = (float(v) for v in np.asarray(kind)[i, s])
+                    ax.add_patch(plt.Rectangle((x - side / 2, y - side / 2), side, side, fill=False, color=color,
+                                               linewidth=1.2))
+            ax.set_xlim(-0.5, image.shape[1] - 0.5)
+            ax.set_ylim(image.shape[0] - 0.5, -0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"t={s + 1}", fontsize=8)
+        if row_titles is not None:
+            axes[i, 0].set_ylabel(str(row_titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_image_grids(grids, path, *, columns=8, title=None):
+    """Sample grids side by side (DRAW next to DCGAN): ``grids`` maps a caption to ``(N, H, W[, C])`` in [0, 1].
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.visualize import plot_image_grids
+        >>> path = os.path.join(tempfile.mkdtemp(), "grids.png")
+        >>> plot_image_grids({"a": np.zeros((4, 8, 8, 1)), "b": np.ones((4, 8, 8))}, path, columns=2) == path
+        True
+    """
+    plt = _pyplot()
+    tiles = []
+    for caption, images in grids.items():
+        images = np.asarray(images, dtype=float)
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        if images.ndim != 3:
+            raise ValueError(f"plot_image_grids: {caption!r} must have shape (N, H, W[, 1]), received {images.shape}.")
+        rows = -(-len(images) // columns)
+        h, w = images.shape[1:]
+        sheet = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1))
+        for k, image in enumerate(images):
+            r, c = divmod(k, columns)
+            sheet[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = np.clip(image, 0, 1)
+        tiles.append((caption, sheet))
+    aspect = max(sheet.shape[0] / sheet.shape[1] for _, sheet in tiles)
+    fig, axes = plt.subplots(1, len(tiles), figsize=(3.2 * len(tiles), 3.2 * aspect + 0.7), squeeze=False)
+    for ax, (caption, sheet) in zip(axes[0], tiles):
+        ax.imshow(sheet, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(caption, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -310,11 +310,9 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
         gc.collect()
 
     # Gradients for every trainable weight exist and are finite. The loss is what
-    # fit() minimises: the task loss plus what layers add with add_loss.
-    loss_fn = task.loss()
+    # fit() minimises (Task.training_loss: the task loss plus what layers add with add_loss).
     with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
-        loss = loss + sum(model.losses)
+        loss = task.training_loss(model, x, y)
     grads = tape.gradient(loss, model.trainable_weights)
     for w, g in zip(model.trainable_weights, grads):
         assert g is not None, f"{name}: no gradient for {w.path}"

@@ -35,6 +35,13 @@ PAPER_SIZE_OVERRIDES = {
     # Handwriting synthesis: the paper's 3 x 400 LSTMs, 20 mixtures and 10 window Gaussians on the
     # embedded words' sizes (the window's text and the point count only change the loop length).
     "handwriting_synthesis": {"max_text_length": 4, "max_points": 96},
+    # DRAW: the paper's MNIST widths (256-unit LSTMs, z of 100, 2x2 read, 5x5 write) over 4 of its 64 steps
+    # (the steps only unroll the same cells again).
+    "draw": {"steps": 4},
+    "draw_no_attention": {"steps": 4},
+    "draw_classifier": {},
+    # DCGAN: the paper's 64x64 generator (1024-512-256-128) and discriminator.
+    "dcgan": {},
     # Spatial transformer family: paper size is small (42x42 grey digits).
     "digits_cnn": {},
     "st_cnn": {},

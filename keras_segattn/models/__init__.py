@@ -2,7 +2,9 @@
 
 from keras_segattn.models import (  # noqa: F401
     bahdanau_nmt,
+    dcgan,
     deconvnet,
+    draw,
     fcn,
     handwriting_synthesis,
     inception,

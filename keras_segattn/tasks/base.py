@@ -54,6 +54,12 @@ class Task:
         """The training loss, called as ``loss(y_true, model_outputs)``."""
         raise NotImplementedError(f"task {self.name!r} defines no loss.")
 
+    def training_loss(self, model, x, y):
+        """The scalar ``fit`` minimises on one batch, differentiable w.r.t. every trainable weight
+        (the shared test helper checks its gradients): the task loss plus what layers add with
+        ``add_loss``. A task whose model trains with its own ``train_step`` overrides it."""
+        return self.loss()(y, model(x, training=True)) + sum(model.losses)
+
     def compile(self, model, *, learning_rate: float = 1e-3, total_steps: int | None = None, jit_compile="auto"):
         """Compile ``model`` with the task's optimizer, schedule, loss and metrics; returns it."""
         raise NotImplementedError(f"task {self.name!r} defines no compile recipe.")
