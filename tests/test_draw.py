@@ -236,3 +236,52 @@ def test_a_reloaded_gan_is_compiled_with_both_optimizers_and_trains_on(tmp_path)
     assert float(loaded.discriminator_optimizer.learning_rate) == pytest.approx(1e-3)
     history = loaded.fit(noise, real, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
+
+
+# ---------------------------------------------------------------- learning
+def _marginal_nll(train, test):
+    """The best model that ignores all structure: independent pixels at their training frequencies."""
+    p = np.clip(train.mean(0), 1e-3, 1 - 1e-3)
+    return float(-(test * np.log(p) + (1 - test) * np.log(1 - p)).reshape(len(test), -1).sum(1).mean())
+
+
+def test_draw_learns_more_than_the_pixel_frequencies():
+    """300 steps on 16x16 digits: the bound beats independent pixels (70.1 nats) by > 8 nats and the
+    latents carry information (KL > 1.5). Seeds 0-2 measured 58.6 / 58.3 / 56.5 nats, KL 3.6-3.8."""
+    import keras
+
+    from keras_segattn.data.binarized_digits import binarized_digits_arrays
+
+    keras.utils.set_random_seed(0)
+    model = ksa.build_model("draw_tiny", input_shape=(16, 16, 1), read_size=5, seed=0)
+    task = get_task("image_generation")
+    train, _ = binarized_digits_arrays("train", 2048, image_size=16, seed=0)
+    task.compile(model, learning_rate=3e-3, total_steps=300, jit_compile=True)
+    stream = tf.data.Dataset.from_tensor_slices((train, train)).shuffle(2048, seed=0).repeat().batch(64)
+    model.fit(stream, steps_per_epoch=300, epochs=1, verbose=0)
+    report = task.evaluate(model, examples=300, seed=0)
+    test, _ = binarized_digits_arrays("test", 300, image_size=16, seed=0)
+    baseline = _marginal_nll(train, test)
+    assert report["nll_bound"] < baseline - 8.0, (report, baseline)
+    assert report["kl"] > 1.5, report
+
+
+def test_dcgan_learns_the_digits_mean_image_without_collapsing():
+    """200 steps: the samples' mean image correlates with the real digits' (> 0.9; untrained 0.03-0.06)
+    and samples differ from each other (per-pixel std > 0.08; untrained 0.001). Seeds 0-2 measured
+    0.963 / 0.972 / 0.954 and 0.130-0.132."""
+    import keras
+
+    from keras_segattn.data.binarized_digits import binarized_digits_arrays
+
+    keras.utils.set_random_seed(0)
+    model = ksa.build_model("dcgan_tiny")
+    task = get_task("adversarial_generation")
+    (noise,), real = task.data(model, "train", 2048, 0)
+    task.compile(model, jit_compile=True)
+    model.fit(tf.data.Dataset.from_tensor_slices((noise, real)).shuffle(2048, seed=0).repeat().batch(32),
+              steps_per_epoch=200, epochs=1, verbose=0)
+    samples = model.predict(np.random.default_rng(9).standard_normal((500, 32)).astype(np.float32), verbose=0)
+    mean_real = binarized_digits_arrays("test", 500, seed=3)[0].mean(0).ravel()
+    assert np.corrcoef(samples.mean(0).ravel(), mean_real)[0, 1] > 0.9
+    assert samples.std(0).mean() > 0.08

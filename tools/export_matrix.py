@@ -35,6 +35,10 @@ def cell(record, notes):
     if parity["kind"] == "float":
         worst = max(o["relative_error"] for o in parity["outputs"].values())
         return f"ok, rel. err {worst:.1e}"
+    if "argmax_agreement" not in parity:  # a task gate on its own metric (NLL bound, pixel error...)
+        if "increase_nats" in parity:
+            return f"ok, {parity['metric']} {parity['increase_nats']:+.3f} nats"
+        return f"ok, {parity['metric']} {parity['artifact']:.4f} (gate <= {parity['max_metric_drop']})"
     text = f"ok, agree {parity['argmax_agreement']:.3f}"
     if "drop_points" in parity:
         metric = {"mean_iou": "mIoU"}.get(parity["metric"], parity["metric"])
