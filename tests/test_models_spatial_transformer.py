@@ -97,3 +97,15 @@ def test_transformer_layer_is_a_spatial_transformer():
     assert [sub.name for sub in layer.localization.layers] == [
         "loc_conv1", "loc_pool1", "loc_conv2", "loc_pool2", "loc_flatten", "loc_fc"
     ]
+
+
+def test_initial_scale_zooms_the_starting_grid_and_is_validated():
+    model = ksa.build_model("st_cnn_tiny", input_shape=(60, 60, 1), output_size=(30, 30), initial_scale=0.5)
+    out = with_transformer_outputs(model).predict(np.zeros((1, 60, 60, 1), "float32"), verbose=0)
+    np.testing.assert_array_equal(out["theta"], [[0.5, 0, 0, 0, 0.5, 0]])
+    assert out["transformed"].shape == (1, 30, 30, 1)
+    np.testing.assert_allclose([out["grid"].min(), out["grid"].max()], [-0.5, 0.5], atol=1e-6)
+    tps = ksa.build_model("st_cnn_tiny", transform="tps", initial_scale=0.5).get_layer("spatial_transformer")
+    np.testing.assert_allclose(tps.theta_layer.bias.numpy(), 0.5 * tps.identity_theta())
+    with pytest.raises(ValueError, match="st_cnn_tiny: initial_scale must be a finite number > 0, received 0"):
+        ksa.build_model("st_cnn_tiny", initial_scale=0)

@@ -19,7 +19,13 @@ from keras_segattn.layers import SpatialTransformer
 from keras_segattn.layers.spatial_transformer import TRANSFORMS
 from keras_segattn.models._common import check_image_shape
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_choice, check_int_tuple, check_positive_int, message
+from keras_segattn.validation import (
+    check_choice,
+    check_int_tuple,
+    check_number,
+    check_positive_int,
+    message,
+)
 
 __all__ = ["st_cnn", "digits_cnn", "with_transformer_outputs"]
 
@@ -141,6 +147,7 @@ def st_cnn(
     output_size=None,
     control_grid=(4, 4),
     padding="zeros",
+    initial_scale=1.0,
     localization_filters=(20, 20),
     localization_kernel=5,
     localization_units=50,
@@ -162,6 +169,13 @@ def st_cnn(
     (``transform``: ``"affine"``, ``"projective"`` or ``"tps"`` with
     ``control_grid``) and the bilinear sampler (``padding``) produce an
     ``output_size`` image (default: the input size) that the classifier sees.
+    ``initial_scale`` < 1 starts from a zoomed-in transform instead of the
+    identity: the theta bias samples the central ``initial_scale`` fraction
+    of the input (affine/projective: the two diagonal entries scaled; TPS: the
+    control points scaled towards the centre), e.g. ``output_size=(30, 30)``
+    and ``initial_scale=0.5`` on a 60x60 input start at the central 30x30
+    pixels at full resolution. It is the theta layer's bias initialisation
+    (saved with the weights), not part of the layer config.
 
     The layer is named ``"spatial_transformer"`` and also returns theta and
     the grid inside the graph; the model's only output is the logits. Use
@@ -171,6 +185,8 @@ def st_cnn(
         num_classes: classes (10 digits).
         input_shape: ``(H, W, C)`` fully known (default: 42x42 grey, RTS).
         transform, output_size, control_grid, padding: the transformer.
+        initial_scale: zoom of the starting transform (1.0: the identity;
+            a finite number > 0).
         localization_filters, localization_kernel, localization_units,
             localization_downsample: the localisation network.
         filters, kernels, dense_units, batch_norm: the classifier (as
@@ -190,11 +206,12 @@ def st_cnn(
     num_classes = check_positive_int(label, "num_classes", num_classes)
     transform = check_choice(label, "transform", transform, TRANSFORMS)
     inputs, x = _inputs(input_shape, label)
+    initial_scale = check_number(label, "initial_scale", initial_scale, minimum=0, exclusive_minimum=True)
     size = tuple(input_shape[:2]) if output_size is None else output_size
     localization = _localization(
         localization_filters, localization_kernel, localization_units, localization_downsample, label
     )
-    x, _, _ = SpatialTransformer(
+    transformer = SpatialTransformer(
         size,
         transform=transform,
         localization=localization,
@@ -203,7 +220,15 @@ def st_cnn(
         return_theta=True,
         return_grid=True,
         name="spatial_transformer",
-    )(x)
+    )
+    if initial_scale != 1.0:
+        start = transformer.identity_theta()
+        if transform == "tps":
+            start = start * initial_scale  # control points (x, y) pulled towards the centre
+        else:
+            start[[0, 4]] *= initial_scale  # a and d (affine), h11 and h22 (projective)
+        transformer.theta_layer.bias_initializer = keras.initializers.Constant(start.tolist())
+    x, _, _ = transformer(x)
     outputs = _classifier(
         x,
         filters=filters,
