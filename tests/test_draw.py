@@ -285,3 +285,18 @@ def test_dcgan_learns_the_digits_mean_image_without_collapsing():
     mean_real = binarized_digits_arrays("test", 500, seed=3)[0].mean(0).ravel()
     assert np.corrcoef(samples.mean(0).ravel(), mean_real)[0, 1] > 0.9
     assert samples.std(0).mean() > 0.08
+
+
+def test_the_classifier_first_glimpse_is_an_overview_of_the_image():
+    from keras_segattn.models.draw import GlimpseReader
+
+    model = ksa.build_model("draw_classifier_tiny")
+    reader = model.get_layer("glimpses")
+    boxes = np.asarray(reader.glimpse_boxes(np.zeros((1, 60, 60, 1), np.float32)))
+    # "image": the 12 filters 5 pixels apart cover the 60 pixels, centred (0-based centre 29.5)
+    np.testing.assert_allclose(boxes[0, 0], [29.5, 29.5, 60.0], atol=1e-4)
+    zeros = GlimpseReader((60, 60), glimpse_size=12, units=8, glimpse_units=8, initial_glimpse="zeros")
+    zero_box = np.asarray(zeros.glimpse_boxes(np.zeros((1, 60, 60, 1), np.float32)))[0, 0]
+    np.testing.assert_allclose(zero_box, [29.5, 29.5, 12 * 59 / 11], atol=1e-4)  # delta~ = 1
+    with pytest.raises(ValueError, match="initial_glimpse"):
+        ksa.build_model("draw_classifier_tiny", initial_glimpse="corner")

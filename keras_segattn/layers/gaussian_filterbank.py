@@ -59,6 +59,28 @@ class GaussianFilterbank(keras.layers.Layer):
         self.glimpse_size = check_int("GaussianFilterbank", "glimpse_size", glimpse_size, minimum=1)
         self.image_size = check_int_pair("GaussianFilterbank", "image_size", image_size)
 
+    def covering_params(self):
+        """Raw ``params (5,)`` whose filter grid spans the whole image: centred, the ``N`` filters
+        ``max(H, W) / N`` pixels apart, ``sigma`` half that, ``gamma = 1`` -- a blurred overview.
+
+        As the bias of the Dense layer that places the filters, it makes the first glimpse (from a
+        zero state) see the whole image rather than ``N`` sharp points of it.
+
+        Example:
+            >>> from keras_segattn.layers import GaussianFilterbank
+            >>> bank = GaussianFilterbank(4, (8, 8))
+            >>> gx, gy, delta, sigma2, gamma = (float(t[0, 0]) for t in bank.centres(bank.covering_params()[None]))
+            >>> gx, gy, round(delta, 4), round(sigma2, 4), gamma
+            (4.5, 4.5, 2.0, 1.0, 1.0)
+        """
+        import numpy as np
+
+        height, width = self.image_size
+        n, longest = self.glimpse_size, max(height, width)
+        delta = longest / n
+        delta_ = delta * max(n - 1, 1) / max(longest - 1, 1)
+        return np.array([0.0, 0.0, 2 * np.log(delta / 2), np.log(delta_), 0.0], np.float32)
+
     def _check(self, shape):
         if len(shape) != 2 or shape[-1] != 5:
             raise ValueError(
