@@ -234,6 +234,11 @@ def test_a_reloaded_gan_is_compiled_with_both_optimizers_and_trains_on(tmp_path)
     loaded = keras.saving.load_model(tmp_path / "gan.keras")
     assert loaded.compiled and loaded.discriminator_optimizer is not None
     assert float(loaded.discriminator_optimizer.learning_rate) == pytest.approx(1e-3)
+    for mine, theirs in ((model.optimizer, loaded.optimizer), (model.discriminator_optimizer,
+                                                              loaded.discriminator_optimizer)):
+        assert len(mine.variables) == len(theirs.variables)  # each player's Adam state comes back
+        for a, b in zip(mine.variables, theirs.variables):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     history = loaded.fit(noise, real, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
 

@@ -52,8 +52,11 @@ class AdversarialModel(TaskModel):
         if discriminator_optimizer is None:
             discriminator_optimizer = type(self.optimizer).from_config(self.optimizer.get_config())
         self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
-        # Its variables now, not inside the first (possibly XLA-compiled) train step.
+        # Both optimizers' variables now, each over its own player's weights: not inside the first
+        # (possibly XLA-compiled) train step, and the same on a reload, so saved optimizer states load.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        if not self.optimizer.built:
+            self.optimizer.build(self._generator_variables())
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -63,10 +66,7 @@ class AdversarialModel(TaskModel):
 
     def compile_from_config(self, config):
         """Recompile a reloaded model with both optimizers (Keras skips models whose ``compile`` is custom)."""
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:  # as fit's first step builds it, so the saved optimizer variables load into it
-            self.optimizer.build(self.trainable_variables)
+        self.compile(**keras.saving.deserialize_keras_object(config))
 
     def _generator_variables(self):
         theirs = {id(v) for v in self.discriminator.trainable_variables}
