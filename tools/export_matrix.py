@@ -32,7 +32,7 @@ def cell(record, notes):
             notes.append(record["reason"])
         return f"no, see note {notes.index(record['reason']) + 1}"
     parity = record["parity"]
-    if parity["kind"] == "float":
+    if parity.get("kind") == "float":
         worst = max(o["relative_error"] for o in parity["outputs"].values())
         return f"ok, rel. err {worst:.1e}"
     if "argmax_agreement" not in parity:  # a task gate on its own metric (NLL bound, pixel error...)
