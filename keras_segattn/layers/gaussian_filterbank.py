@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from keras_segattn.layers._grid import coordinate_dtype
 from keras_segattn.validation import check_int, check_int_pair, message
 
 #: the log-parameters (log sigma^2, log delta~, log gamma) are clipped to this range before exp
@@ -32,7 +33,9 @@ class GaussianFilterbank(keras.layers.Layer):
     - intensity ``gamma = exp(log gamma)``.
 
     The log-parameters are clipped to ``[-10, 10]`` before ``exp`` so extreme
-    inputs stay finite. :class:`GaussianRead` and :class:`GaussianWrite`
+    inputs stay finite. The filters are computed and returned in float32 (float64
+    for a float64 layer) under any policy: half precision cannot hold pixel
+    coordinates and their squared distances. :class:`GaussianRead` and :class:`GaussianWrite`
     apply the filters.
 
     Args:
@@ -91,7 +94,7 @@ class GaussianFilterbank(keras.layers.Layer):
     def centres(self, params):
         """``(gX, gY, delta, sigma2, gamma)``, each ``(batch, 1)``, in pixel units (eqs. 22-24)."""
         height, width = self.image_size
-        params = tf.cast(params, self.compute_dtype)
+        params = tf.cast(params, coordinate_dtype(self.compute_dtype))
         gx_, gy_, log_sigma2, log_delta_, log_gamma = tf.split(params, 5, axis=-1)
         low, high = LOG_RANGE
         gx = (width + 1) / 2 * (gx_ + 1)
@@ -102,10 +105,10 @@ class GaussianFilterbank(keras.layers.Layer):
         return gx, gy, delta, sigma2, gamma
 
     def _filters(self, centre, delta, sigma2, length):
-        n = self.glimpse_size
-        offsets = tf.range(1, n + 1, dtype=self.compute_dtype) - n / 2 - 0.5  # i - N/2 - 0.5, (N,)
+        n, dtype = self.glimpse_size, coordinate_dtype(self.compute_dtype)
+        offsets = tf.range(1, n + 1, dtype=dtype) - n / 2 - 0.5  # i - N/2 - 0.5, (N,)
         mu = centre + offsets[None, :] * delta  # (B, N)
-        pixels = tf.range(1, length + 1, dtype=self.compute_dtype)  # a = 1..W, (W,)
+        pixels = tf.range(1, length + 1, dtype=dtype)  # a = 1..W, (W,)
         # exp(e_a) / sum_a exp(e_a) is a softmax over the pixels: computed as one, a filter far outside the
         # image (every exp underflowing in float32) still sums to 1, on its nearest pixels, as in exact arithmetic.
         return tf.nn.softmax(-tf.square(pixels[None, None, :] - mu[:, :, None]) / (2 * sigma2[:, :, None]), axis=-1)
@@ -121,6 +124,10 @@ class GaussianFilterbank(keras.layers.Layer):
         batch, n = input_shape[0], self.glimpse_size
         height, width = self.image_size
         return (batch, n, width), (batch, n, height), (batch, 1)
+
+    def compute_output_spec(self, params):
+        dtype = coordinate_dtype(self.compute_dtype)
+        return tuple(keras.KerasTensor(s, dtype=dtype) for s in self.compute_output_shape(params.shape))
 
     def get_config(self):
         return {**super().get_config(), "glimpse_size": self.glimpse_size, "image_size": self.image_size}

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_segattn.layers import GaussianFilterbank, GaussianRead, GaussianWrite
+from keras_segattn.layers._grid import coordinate_dtype
 from keras_segattn.validation import check_int, check_int_pair, check_positive_int, message
 
 __all__ = ["DRAWNetwork"]
@@ -35,7 +36,7 @@ class DRAWNetwork(keras.layers.Layer):
       ``write_size=0`` a whole image from a Dense layer.
 
     The layer returns the final canvas (Bernoulli logits) and the KL term of
-    every example, ``sum_t 1/2 (mu^2 + sigma^2 - log sigma^2 - 1)``; it adds
+    every example (summed in float32 under mixed precision), ``sum_t 1/2 (mu^2 + sigma^2 - log sigma^2 - 1)``; it adds
     the batch mean of the KL with ``add_loss``, so ``fit`` minimises the
     negative variational bound once the model's loss adds the reconstruction
     term. :meth:`trace` returns the canvases and attention boxes of every
@@ -149,7 +150,7 @@ class DRAWNetwork(keras.layers.Layer):
         enc_state = self._zero_state(batch, self.encoder_units)
         dec_state = self._zero_state(batch, self.decoder_units)
         h_dec = dec_state[0]
-        kl = tf.zeros([batch], self.compute_dtype)
+        kl = tf.zeros([batch], coordinate_dtype(self.compute_dtype))
         low, high = LOG_SIGMA_RANGE
         record = {"canvases": [], "read_params": [], "write_params": []}
         for _ in range(self.steps):  # T is small and static: unrolled, so XLA and TFLite see plain ops
@@ -163,7 +164,8 @@ class DRAWNetwork(keras.layers.Layer):
                 z = mean + tf.exp(log_sigma) * noise
             else:
                 z = mean
-            kl += 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(2 * log_sigma) - 2 * log_sigma - 1, axis=-1)
+            m32, s32 = (tf.cast(t, kl.dtype) for t in (mean, log_sigma))  # the KL sums in float32 at least
+            kl += 0.5 * tf.reduce_sum(tf.square(m32) + tf.exp(2 * s32) - 2 * s32 - 1, axis=-1)
             h_dec, dec_state = self.decoder(z, dec_state)
             written, write_params = self._write(h_dec)
             canvas = canvas + written
@@ -227,6 +229,11 @@ class DRAWNetwork(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         self._check(input_shape)
         return tuple(input_shape), (input_shape[0],)
+
+    def compute_output_spec(self, images):
+        canvas, kl = self.compute_output_shape(images.shape)
+        return keras.KerasTensor(canvas, dtype=self.compute_dtype), keras.KerasTensor(
+            kl, dtype=coordinate_dtype(self.compute_dtype))
 
     def get_config(self):
         return {
