@@ -23,15 +23,13 @@ behind otherwise):
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from keras_segattn.export import publish
-from keras_segattn.export.formats import BACKENDS
-from keras_segattn.export.handwriting import _runner
+from keras_segattn.export.handwriting import export_step_files
 from keras_segattn.export.parity import FLOAT_TOLERANCE
 from keras_segattn.export.seq2seq import bundle_owner, publish_bundle
 
@@ -95,7 +93,6 @@ def export_draw_sampler(model, directory, *, formats=FORMATS, parity_samples=16,
         >>> manifest["parity"]["savedmodel"]["passed"]
         True
     """
-    from keras_segattn.export.exporter import export
     from keras_segattn.models.draw.sampling import (
         draw_network,
         draw_step_model,
@@ -148,17 +145,12 @@ def export_draw_sampler(model, directory, *, formats=FORMATS, parity_samples=16,
             manifest["files"]["savedmodel"] = "saved_model"
         step_model = draw_step_model(model)
         step_inputs = _recorded_step_inputs(step_model, noise, image_shape, network.decoder_units)
-        for fmt in (f for f in ("tflite", "onnx") if f in formats):
-            path = os.path.join(tmp, "step" + BACKENDS[fmt].suffix)
-            export(step_model, path, format=fmt, parity_data=step_inputs, parity_samples=len(step_inputs[0]),
-                   tolerance=tolerance, verbose=verbose)
-            with open(path + ".json") as fh:
-                step_parity = json.load(fh)["parity"]
-            loop = _images_report(expected, reference_generate(_runner(fmt, path), noise, image_shape,
-                                                               network.decoder_units), image_tolerance)
-            manifest["parity"][fmt] = {"step": step_parity, "sampling_loop": loop,
-                                       "passed": bool(step_parity["passed"] and loop["passed"])}
-            manifest["files"][fmt] = os.path.basename(path)
+        export_step_files(
+            step_model, tmp, formats, step_inputs, manifest, "sampling_loop",
+            lambda run: _images_report(expected, reference_generate(run, noise, image_shape, network.decoder_units),
+                                       image_tolerance),
+            tolerance=tolerance, verbose=verbose,
+        )
         publish_bundle(staging, manifest, directory, "export_draw_sampler", "samples")
     return manifest
 

@@ -249,7 +249,6 @@ def export_writer(
         True
     """
     from keras_segattn.data.handwriting import ALPHABET
-    from keras_segattn.export.exporter import export
     from keras_segattn.models.handwriting_synthesis.writer import draw_noise, writer_step_model
 
     formats = tuple(formats)
@@ -301,17 +300,12 @@ def export_writer(
             manifest["files"]["savedmodel"] = "saved_model"
         step_model = writer_step_model(writer.model, text_length=text_length)
         step_inputs = _recorded_step_inputs(step_model, ids, noise, bias, mixtures, state_size)
-        for fmt in (f for f in ("tflite", "onnx") if f in formats):
-            path = os.path.join(tmp, "step" + BACKENDS[fmt].suffix)
-            export(step_model, path, format=fmt, parity_data=step_inputs, parity_samples=len(step_inputs[0]),
-                   tolerance=tolerance, verbose=verbose)
-            with open(path + ".json") as fh:
-                step_parity = json.load(fh)["parity"]
-            loop = compare_writes(expected, reference_write(_runner(fmt, path), ids, noise, bias, mixtures, state_size),
-                                  stroke_tolerance)
-            manifest["parity"][fmt] = {"step": step_parity, "write_loop": loop,
-                                       "passed": bool(step_parity["passed"] and loop["passed"])}
-            manifest["files"][fmt] = os.path.basename(path)
+        export_step_files(
+            step_model, tmp, formats, step_inputs, manifest, "write_loop",
+            lambda run: compare_writes(expected, reference_write(run, ids, noise, bias, mixtures, state_size),
+                                       stroke_tolerance),
+            tolerance=tolerance, verbose=verbose,
+        )
         publish_bundle(staging, manifest, directory, "export_writer", "handwriting")
     return manifest
 
@@ -331,7 +325,8 @@ def _recorded_step_inputs(step_model, ids, noise, bias, mixtures, state_size, li
     return [np.concatenate(rows[name])[:limit] for name in ("stroke", "text", "state")]
 
 
-def _runner(fmt, path):
+def step_runner(fmt, path):
+    """``run(feed dict) -> outputs dict`` over an exported step file (``"tflite"`` or ``"onnx"``)."""
     if fmt == "tflite":
         from keras_segattn.export import tflite
 
@@ -343,6 +338,25 @@ def _runner(fmt, path):
     session = onnx_export._session(path)
     names = [o.name for o in session.get_outputs()]
     return lambda feed: dict(zip(names, session.run(names, feed)))
+
+
+def export_step_files(step_model, folder, formats, step_inputs, manifest, loop_name, check_loop, *, tolerance,
+                      verbose=False):
+    """Write ``step.tflite`` / ``step.onnx`` (those of ``formats``) into ``folder``, each behind the float
+    parity gate on ``step_inputs``, then drive it with ``check_loop(run)`` (a reference sampling loop
+    compared with the library: a report with ``passed``); records both in ``manifest``."""
+    from keras_segattn.export.exporter import export
+
+    for fmt in (f for f in ("tflite", "onnx") if f in formats):
+        path = os.path.join(folder, "step" + BACKENDS[fmt].suffix)
+        export(step_model, path, format=fmt, parity_data=step_inputs, parity_samples=len(step_inputs[0]),
+               tolerance=tolerance, verbose=verbose)
+        with open(path + ".json") as fh:
+            step_parity = json.load(fh)["parity"]
+        loop = check_loop(step_runner(fmt, path))
+        manifest["parity"][fmt] = {"step": step_parity, loop_name: loop,
+                                   "passed": bool(step_parity["passed"] and loop["passed"])}
+        manifest["files"][fmt] = os.path.basename(path)
 
 
 _is_writer_export = bundle_owner("alphabet", "state_size")
