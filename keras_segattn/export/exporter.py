@@ -92,10 +92,10 @@ def has_switches(model) -> bool:
     )
 
 
-def _run_artifact(artifact, fmt, feed, model_name, final_path):
+def _run_artifact(artifact, fmt, feed, model_name, final_path, batch_size=None):
     """Run an artifact on named inputs; a runtime failure is a parity failure."""
     try:
-        return backend(fmt).run(artifact, feed)
+        return backend(fmt).run(artifact, feed, batch_size or 8)
     except RuntimeError as error:
         if fmt != "tflite":
             raise
@@ -153,6 +153,7 @@ def export(
     parity_data=None,
     parity_samples=32,
     input_size=None,
+    batch_size=None,
     allow_flex=False,
     tolerance=None,
     task=None,
@@ -180,6 +181,13 @@ def export(
         input_size: ``(H, W)`` fixed for TFLite where the model's spatial size
             is dynamic (default: the parity data's size). SavedModel and ONNX
             keep dynamic sizes.
+        batch_size: TFLite and ONNX: fix the batch dimension of every input
+            (default ``None``: dynamic). Runtimes that cannot resize an input
+            need it: LiteRT.js (TFLite in the browser) rejects ``[-1, H, W,
+            3]`` and runs ``[1, H, W, 3]``. The parity gate then runs the
+            artifact at exactly this batch (on the largest multiple of it
+            among the ``parity_samples`` examples, at least one batch), and
+            the manifest records it.
         allow_flex: TFLite: accept TensorFlow (Flex) ops. Refused by default.
         tolerance: the float gate's tolerance (max abs error / output scale)
             for SavedModel, ONNX and TFLite float32; default ``FLOAT_TOLERANCE``
@@ -213,6 +221,13 @@ def export(
             f"export: quantize must be one of None, 'float16', 'dynamic', 'int8', received {quantize!r}."
         )
     check_positive_int("export", "parity_samples", parity_samples)
+    if batch_size is not None:
+        check_positive_int("export", "batch_size", batch_size)
+        if format == "savedmodel":
+            raise ValueError(
+                "export: batch_size applies to format='tflite' or 'onnx' (runtimes that cannot resize inputs); "
+                f"a SavedModel serves any batch, received batch_size={batch_size!r} with format='savedmodel'."
+            )
     path = publish.normalize(path)
     if target.suffix and not path.endswith(target.suffix):
         raise ValueError(
@@ -241,6 +256,15 @@ def export(
         parity_inputs, parity_labels = _as_arrays(parity_data, model, parity_samples)
         source = "user data"
     check_finite(parity_inputs, "export: parity_data")
+    if batch_size is not None:
+        usable = len(parity_inputs[0]) // batch_size * batch_size
+        if not usable:
+            raise ValueError(
+                f"export: batch_size={batch_size} needs at least {batch_size} parity examples, received "
+                f"{len(parity_inputs[0])} (raise parity_samples or pass more parity_data)."
+            )
+        parity_inputs = [x[:usable] for x in parity_inputs]
+        parity_labels = None if parity_labels is None else parity_labels[:usable]
     if quantize == "int8":
         if representative_data is None:
             rep_inputs, _ = _task_data(task, model, "train", 128, "representative_data")
@@ -249,15 +273,19 @@ def export(
         check_finite(rep_inputs, "export: representative_data")
         # Images calibrate as float32 (the converter's float graph); integer
         # inputs such as token ids keep their dtype.
+        step = batch_size or 1  # calibration batches must have the artifact's batch
         representative = [
-            [x[i : i + 1] if np.issubdtype(x.dtype, np.integer) else x[i : i + 1].astype(np.float32) for x in rep_inputs]
-            for i in range(len(rep_inputs[0]))
+            [
+                x[i : i + step] if np.issubdtype(x.dtype, np.integer) else x[i : i + step].astype(np.float32)
+                for x in rep_inputs
+            ]
+            for i in range(0, len(rep_inputs[0]) - step + 1, step)
         ]
     else:
         representative = None
 
     spatial = tuple(input_size) if input_size else tuple(parity_inputs[0].shape[1:3]) if parity_inputs[0].ndim == 4 else None
-    specs = signature.input_specs(model, spatial) if format == "tflite" else signature.input_specs(model)
+    specs = signature.input_specs(model, spatial if format == "tflite" else None, batch_size)
     function = signature.serving_function(model, specs)
     feed = dict(zip(signature.input_names(model), parity_inputs))
     reference = signature.keras_outputs(model, parity_inputs)
@@ -265,10 +293,10 @@ def export(
 
     with publish.Staging(path, manifest_path) as staging:
         target.write(model, function, specs, staging.artifact, quantize, representative, allow_flex)
-        actual = _run_artifact(staging.artifact, format, feed, model.name, path)
+        actual = _run_artifact(staging.artifact, format, feed, model.name, path, batch_size)
         details = target.describe(staging.artifact)
         report = _gate(quantize, reference, actual, task, parity_labels, tolerance, has_switches(model))
-        report.update({"samples": int(len(parity_inputs[0])), "source": source})
+        report.update({"samples": int(len(parity_inputs[0])), "source": source, "batch_size": batch_size})
         if not report["passed"]:
             raise ParityError(
                 f"{format}{'/' + quantize if quantize else ''} export of {model.name!r} failed the parity "
@@ -286,9 +314,11 @@ def export(
                 "family": spec.family if spec else None,
                 "task": task.name if task else model_task_name,
                 "parameters": int(model.count_params()),
+                "class_names": None if task is None else task.class_names(model),
                 "config_sha256": hashlib.sha256(model.to_json().encode()).hexdigest(),
             },
             **details,
+            "batch_size": batch_size,
             "size_bytes": size,
             "sha256": digest,
             "parity": report,
@@ -357,9 +387,14 @@ def verify_artifact(model, path, *, parity_data=None, task=None) -> dict:
     else:
         inputs, labels = _as_arrays(parity_data, model, samples)
     check_finite(inputs, "verify_artifact: parity_data")
+    batch_size = manifest.get("batch_size")
+    if batch_size:
+        usable = max(len(inputs[0]) // batch_size * batch_size, batch_size)
+        inputs = [x[:usable] for x in inputs]
+        labels = None if labels is None else labels[:usable]
     feed = dict(zip(signature.input_names(model), inputs))
     reference = signature.keras_outputs(model, inputs)
-    actual = _run_artifact(path, manifest["format"], feed, model.name, path)
+    actual = _run_artifact(path, manifest["format"], feed, model.name, path, batch_size)
     report = _gate(manifest["quantize"], reference, actual, task, labels, switches=has_switches(model))
     report["sha256_matches"] = publish.sha256_of(path)[0] == manifest["sha256"]
     report["passed"] = bool(report["passed"] and report["sha256_matches"])

@@ -23,7 +23,8 @@ class Backend:
         suffix: the artifact's file suffix; ``None`` for a folder artifact.
         quantizations: the ``quantize`` values it accepts.
         write: ``write(model, function, specs, path, quantize, representative, allow_flex)``.
-        run: ``run(path, feed) -> {output name: array}`` in the format's own runtime.
+        run: ``run(path, feed, batch_size=8) -> {output name: array}`` in the format's own runtime
+            (``batch_size``: rows per call; an artifact with a fixed batch gets exactly that many).
         describe: ``describe(path) -> dict`` (inputs, outputs, ops...).
         runtime: what :attr:`run` uses, for messages.
     """
@@ -53,10 +54,10 @@ def _savedmodel_write(model, function, specs, path, quantize, representative, al
     savedmodel.write(model, function, specs, path)
 
 
-def _savedmodel_run(path, feed):
+def _savedmodel_run(path, feed, batch_size=8):
     from keras_segattn.export import savedmodel
 
-    return savedmodel.run(path, feed)
+    return savedmodel.run(path, feed, batch_size=batch_size)
 
 
 def _savedmodel_describe(path):
@@ -76,11 +77,11 @@ def _tflite_write(model, function, specs, path, quantize, representative, allow_
         fh.write(content)
 
 
-def _tflite_run(path, feed):
+def _tflite_run(path, feed, batch_size=8):
     from keras_segattn.export import tflite
 
     with open(path, "rb") as fh:
-        return tflite.run(fh.read(), feed)
+        return tflite.run(fh.read(), feed, batch_size=batch_size)
 
 
 def _tflite_describe(path):
@@ -97,10 +98,10 @@ def _onnx_write(model, function, specs, path, quantize, representative, allow_fl
     onnx.convert(function, specs, path)
 
 
-def _onnx_run(path, feed):
+def _onnx_run(path, feed, batch_size=8):
     from keras_segattn.export import onnx
 
-    return onnx.run(path, feed)
+    return onnx.run(path, feed, batch_size=batch_size)
 
 
 def _onnx_describe(path):

@@ -40,16 +40,17 @@ def output_names(model) -> list[str]:
     return names
 
 
-def input_specs(model, spatial: tuple | None = None) -> list[tf.TensorSpec]:
-    """TensorSpecs of the model inputs with a dynamic batch.
+def input_specs(model, spatial: tuple | None = None, batch_size: int | None = None) -> list[tf.TensorSpec]:
+    """TensorSpecs of the model inputs, with a dynamic batch unless ``batch_size`` fixes it.
 
     ``spatial`` replaces ``None`` spatial dimensions of 4-D image inputs (TFLite
-    runs faster and quantises better with static sizes).
+    runs faster and quantises better with static sizes). A fixed batch is for
+    runtimes that cannot resize an input (LiteRT.js, some NPU delegates).
     """
     specs = []
     for name, t in zip(input_names(model), model.inputs):
         shape = list(t.shape)
-        shape[0] = None
+        shape[0] = batch_size
         if spatial is not None and len(shape) == 4:
             shape[1] = shape[1] if shape[1] is not None else spatial[0]
             shape[2] = shape[2] if shape[2] is not None else spatial[1]

@@ -45,6 +45,16 @@ class Task:
         """
         raise NotImplementedError(f"task {self.name!r} has no embedded data; pass data explicitly.")
 
+    def class_names(self, model):
+        """The names of ``model``'s output classes on the embedded data (index order), or ``None``
+        where the task has no classes; exports record them in the manifest for the apps that read it."""
+        return None
+
+    def web_page(self, model):
+        """The page of the repository's ``web/`` app that shows ``model`` (``"index.html"``...), or
+        ``None`` where there is none (:mod:`keras_segattn.web`)."""
+        return None
+
     def sample_batch(self, model, batch_size: int = 2, seed: int = 0, size=None):
         """``(x, y)`` for one ``model.fit`` step: a single array when the model has one input, else a tuple."""
         return self._model_inputs(self.data(model, "validation", batch_size, seed))

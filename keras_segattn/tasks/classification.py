@@ -38,6 +38,17 @@ class ImageClassification(Task):
         )
         return [images.astype(np.float32)], labels.astype(np.int32)
 
+    def class_names(self, model):
+        outputs = model.outputs[0] if not isinstance(model.output, dict) else model.output["logits"]
+        num_classes = int(outputs.shape[-1])
+        return [str(d) for d in range(num_classes)] if num_classes <= 10 else None  # the digits 0-9
+
+    def web_page(self, model):
+        from keras_segattn.layers import SpatialTransformer
+
+        # The spatial-transformer page draws the transformer's grid: it needs one to draw.
+        return "stn.html" if any(isinstance(layer, SpatialTransformer) for layer in model.layers) else None
+
     def loss(self):
         import keras
 

@@ -66,6 +66,17 @@ class SemanticSegmentation(Task):
         )
         return [images.astype(np.float32)], labels.astype(np.int32)
 
+    def class_names(self, model):
+        from keras_segattn.data.synthetic_shapes import SHAPES
+
+        num_classes = int(model.outputs[0].shape[-1])
+        if num_classes > len(SHAPES) + 1:
+            return None  # more classes than the embedded shapes: the user's own label set
+        return ["background", *SHAPES[: num_classes - 1]]
+
+    def web_page(self, model):
+        return "index.html"
+
     def sample_batch(self, model, batch_size=2, seed=0, size=None):
         # Dynamic-size models get a non-square batch (48x80 by default): it
         # exercises the crop/pad paths a square one would not.
