@@ -219,6 +219,7 @@ def cmd_export(args):
             quantize=args.quantize,
             representative_data=_representative(args.representative_data),
             parity_samples=args.parity_samples,
+            batch_size=args.batch_size,
             allow_flex=args.allow_flex,
             task=args.task,
             overwrite=args.overwrite,
@@ -253,6 +254,29 @@ def cmd_inspect(args):
             print(f"  {kind} ops ({len(ops[kind])}): {', '.join(ops[kind]) or '-'}")
     elif info["format"] == "onnx":
         print(f"  opset {info['opset']}; ops: {', '.join(f'{k}x{v}' for k, v in ops.items())}")
+    return 0
+
+
+def cmd_web(args):
+    from keras_segattn.web import check_web_dir, export_for_web, serve
+
+    try:
+        web_dir = check_web_dir()
+        if args.port is not None and not 0 <= args.port <= 65535:
+            raise ValueError(f"--port must be in 0..65535, received {args.port}.")
+        if args.model:
+            export_for_web(args.model, args.models_dir)
+        if args.no_serve:
+            return 0
+        server = serve(models_dir=args.models_dir, port=args.port)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(f"serving {web_dir} at {server.url}  (segmentation: {server.url}index.html, "
+          f"spatial transformer: {server.url}stn.html; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -477,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: calibrate on the model's embedded training data")
     p.add_argument("--output", "-o", help="artifact path (a directory for savedmodel)")
     p.add_argument("--parity-samples", type=int, default=32, help="held-out examples the gate runs")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="tflite/onnx: fix the batch dimension (LiteRT.js in the browser needs 1); default dynamic")
     p.add_argument("--allow-flex", action="store_true", help="TFLite: accept TensorFlow (Flex) ops")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an artifact keras_segattn wrote at the output path (anything else is never replaced)")
@@ -500,6 +526,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="prediction.png", help="the picture (PNG)")
     task_arg(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "web",
+        help="run exported models in a web page (LiteRT.js, ONNX Runtime Web), served on 127.0.0.1",
+        description="Export each --model with a fixed batch of one (TFLite float32, int8 for segmentation, "
+        "ONNX; each behind the parity gate) into web/models with sample images and a catalog, then serve "
+        "the repository's web/ page on 127.0.0.1. Pages: index.html (semantic segmentation), stn.html "
+        "(spatial transformer). Needs the page's npm packages: npm ci --prefix web.",
+    )
+    p.add_argument("--model", "-m", action="append", metavar="PATH",
+                   help="a trained .keras model to export for the page (repeatable); none: serve what is there")
+    p.add_argument("--models-dir", default=None, help="where the exports go (default web/models)")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p.add_argument("--no-serve", action="store_true", help="export only")
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
     p.add_argument("--model", default=DEMO_MODEL)
