@@ -38,6 +38,8 @@ VARIANTS = {
     "hard_lambda0": {"attention": "hard", "doubly_stochastic": 0.0},
     # Until this variant, hard attention drew the expected context per caption; the default is now per batch.
     "hard_per_caption": {"attention": "hard", "doubly_stochastic": 1.0, "expected_context_unit": "caption"},
+    # REINFORCE credits each location with the log-likelihood of the words from it on (reward-to-go).
+    "hard_to_go": {"attention": "hard", "doubly_stochastic": 1.0, "reward": "to_go"},
     "none": {"attention": "none"},
 }
 

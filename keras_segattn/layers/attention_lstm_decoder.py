@@ -11,6 +11,7 @@ from keras_segattn.validation import check_choice, check_number, check_positive_
 ATTENTIONS = ("soft", "hard", "none")
 HARD_INFERENCE = ("expectation", "argmax")
 EXPECTED_CONTEXT_UNITS = ("batch", "caption")
+REWARDS = ("caption", "to_go")
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -87,6 +88,15 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             (the expected context, what the authors' released code decodes
             with by default) or ``"argmax"`` (the most likely location).
         seed: seed of hard attention's sampling.
+        reward: hard attention's REINFORCE reward. ``"caption"`` (the paper,
+            eq. 12): every location of a caption is credited with the whole
+            caption's ``log p(y | s, a)`` minus the moving baseline ``b``.
+            ``"to_go"``: the location chosen for word ``t`` is credited only
+            with the log-likelihood of words ``t, t+1, ...`` (it cannot
+            change the words before it), minus ``b`` times their count
+            (``b`` then tracks the mean reward per word). Both are unbiased
+            estimates of the same gradient; dropping the earlier words'
+            noise lowers the variance (tested).
 
     Call arguments (all steps): ``[words (batch, steps, embed_dim), annotations
     (batch, L, D), initial_state (batch, 2 * units) = [h_0; c_0], targets
@@ -137,6 +147,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         hard_inference="expectation",
         seed=None,
         expected_context_unit="batch",
+        reward="caption",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -158,6 +169,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         self.expected_context_unit = check_choice(
             where, "expected_context_unit", expected_context_unit, EXPECTED_CONTEXT_UNITS
         )
+        self.reward = check_choice(where, "reward", reward, REWARDS)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if attention == "hard" else None
         self.attention = (
@@ -310,16 +322,27 @@ class AttentionLSTMDecoder(keras.layers.Layer):
         log_likelihood = -tf.keras.losses.sparse_categorical_crossentropy(
             tf.maximum(targets, 0), tf.cast(logits, tf.float32), from_logits=True
         )
-        reward = tf.stop_gradient(tf.reduce_sum(log_likelihood * real, axis=1))  # log p(y | s, a)
-        advantage = reward - tf.cast(self.baseline, tf.float32)
-        log_prob = tf.reduce_sum(tf.stack(log_probs, axis=1) * real, axis=1)  # log p(s | a)
+        log_likelihood = tf.stop_gradient(log_likelihood * real)
+        log_probs = tf.stack(log_probs, axis=1) * real  # log p(s_t | a)
+        if self.reward == "caption":
+            reward = tf.reduce_sum(log_likelihood, axis=1)  # log p(y | s, a)
+            advantage = reward - tf.cast(self.baseline, tf.float32)
+            credit = advantage * tf.reduce_sum(log_probs, axis=1)
+            batch_reward = tf.reduce_mean(reward)
+        else:
+            # Reversed cumulative sums: the words from t on, and how many of them are real.
+            to_go = tf.cumsum(log_likelihood, axis=1, reverse=True)
+            remaining = tf.cumsum(real, axis=1, reverse=True)
+            advantage = to_go - tf.cast(self.baseline, tf.float32) * remaining
+            credit = tf.reduce_sum(advantage * log_probs, axis=1)
+            batch_reward = tf.reduce_sum(log_likelihood) / tf.maximum(tf.reduce_sum(real), 1.0)
         entropy = -tf.reduce_sum(alphas * tf.math.log(tf.maximum(alphas, 1e-20)), axis=-1)
         entropy = tf.reduce_sum(entropy * real, axis=1) / words
-        surrogate = tf.reduce_mean(-self.reinforce_weight * advantage * log_prob / words - self.entropy_weight * entropy)
+        surrogate = tf.reduce_mean(-self.reinforce_weight * credit / words - self.entropy_weight * entropy)
         # Only its gradient matters: its value is held at 0 so the reported loss stays the likelihood + penalty.
         self.add_loss(surrogate - tf.stop_gradient(surrogate))
         decay = self.baseline_decay
-        self.baseline.assign(decay * self.baseline + (1.0 - decay) * tf.reduce_mean(reward))
+        self.baseline.assign(decay * self.baseline + (1.0 - decay) * batch_reward)
 
     def get_config(self):
         config = super().get_config()
@@ -337,6 +360,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
                 "hard_inference": self.hard_inference,
                 "seed": self.seed,
                 "expected_context_unit": self.expected_context_unit,
+                "reward": self.reward,
             }
         )
         return config

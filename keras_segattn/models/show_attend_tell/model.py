@@ -122,6 +122,7 @@ def show_attend_tell(
     hard_inference="expectation",
     location_channels=False,
     expected_context_unit="batch",
+    reward="caption",
     seed=None,
     name=None,
 ):
@@ -164,7 +165,7 @@ def show_attend_tell(
         embedding_dim, units, attention_units: word embedding, LSTM and
             ``f_att`` hidden sizes.
         doubly_stochastic, entropy_weight, reinforce_weight, baseline_decay,
-        expected_context_rate, expected_context_unit, hard_inference, seed:
+        expected_context_rate, expected_context_unit, hard_inference, reward, seed:
             see the decoder.
         location_channels: append each annotation's grid (row, column) to it
             (:class:`LocationChannels`; not in the paper, whose deep VGG
@@ -246,6 +247,7 @@ def show_attend_tell(
         expected_context_rate=expected_context_rate,
         expected_context_unit=expected_context_unit,
         hard_inference=hard_inference,
+        reward=reward,
         seed=seed,
         name="decoder",
     )
