@@ -64,6 +64,23 @@ def test_fixed_batch_errors_name_the_argument(deconvnet, tmp_path, kwargs, messa
     assert not os.path.exists(path) and not os.path.exists(f"{path}.json")
 
 
+def test_an_artifact_its_runtime_cannot_load_is_a_parity_failure(deconvnet, tmp_path, monkeypatch):
+    """Measured: handwriting_prediction_tiny's ONNX file with a fixed batch fails onnxruntime's type
+    inference of its while loop (tools/web_matrix.py); such a file must not be written, with the reason."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    from keras_segattn.export import ParityError
+
+    def fail(*args, **kwargs):
+        raise Fail("[ONNXRuntimeError] : 1 : FAIL : Load model failed: TypeInferenceError")
+
+    monkeypatch.setattr(onnx_backend, "run", fail)
+    path = tmp_path / "d.onnx"
+    with pytest.raises(ParityError, match="could not be run in onnxruntime to check parity, so nothing was written"):
+        export(deconvnet, str(path), format="onnx", batch_size=1, parity_samples=2, verbose=False)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_export_for_web_refuses_models_without_a_page(tmp_path):
     with pytest.raises(ValueError, match="has no page"):
         export_for_web([ksa.build_model("digits_cnn_tiny")], str(tmp_path))  # a classifier without a transformer

@@ -94,17 +94,24 @@ def has_switches(model) -> bool:
 
 def _run_artifact(artifact, fmt, feed, model_name, final_path, batch_size=None):
     """Run an artifact on named inputs; a runtime failure is a parity failure."""
+    target = backend(fmt)
     try:
-        return backend(fmt).run(artifact, feed, batch_size or 8)
-    except RuntimeError as error:
-        if fmt != "tflite":
+        return target.run(artifact, feed, batch_size=batch_size or 8)
+    except Exception as error:
+        # The runtimes' own failures (LiteRT raises RuntimeError; onnxruntime its Fail, InvalidGraph...,
+        # which are not RuntimeErrors) mean the artifact cannot be verified; anything else is ours.
+        if fmt == "savedmodel" or not (
+            isinstance(error, RuntimeError) or type(error).__module__.startswith("onnxruntime")
+        ):
             raise
-        from keras_segattn.export import tflite
+        flex = []
+        if fmt == "tflite":
+            from keras_segattn.export import tflite
 
-        with open(artifact, "rb") as fh:
-            flex = tflite.op_set(fh.read())["flex"]
+            with open(artifact, "rb") as fh:
+                flex = tflite.op_set(fh.read())["flex"]
         raise ParityError(
-            f"the TFLite artifact of {model_name!r} could not be run in the LiteRT interpreter "
+            f"the {fmt} artifact of {model_name!r} could not be run in {target.runtime} "
             f"to check parity, so nothing was written to {final_path!r}"
             + (f" (it uses Flex ops {flex}; pip's LiteRT has no Flex delegate)" if flex else "")
             + f": {str(error).splitlines()[0][:300]}"

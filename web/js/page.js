@@ -46,13 +46,15 @@ export async function startPage({page, render}) {
     try {
       if (!models.has(artifact.file)) models.set(artifact.file, await ExportedModel.load(MODELS, artifact));
       const model = models.get(artifact.file);
-      const input = toModelInput(image, model.inputShape);
-      const result = await model.run(input.values);
-      const [, height, width, channels] = model.inputShape;
+      // A dynamic size (an ONNX file exported without one) takes the image's own.
+      const size = model.inputShape.map((d, i) => (d > 0 ? d : [1, image.height, image.width][i]));
+      const input = toModelInput(image, size);
+      const result = await model.run(input.values, size);
+      const [, height, width, channels] = size;
       render(entry, model, {...input, height, width, channels}, result);
       $('runtime').textContent = model.runtimeName;
       $('model-file').textContent = `${artifact.file} (${(artifact.size_bytes / 1e6).toFixed(2)} MB, `
-        + `input ${model.inputSpec.dtype} [${model.inputShape}])`;
+        + `input ${model.inputSpec.dtype} [${size}])`;
       $('latency').textContent = `${result.ms.toFixed(1)} ms`;
       $('input-note').textContent = input.resized
         ? `${imageLabel}: resized from ${input.from.join('x')} to ${input.to.join('x')}, the size the model takes (its manifest).`

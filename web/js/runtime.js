@@ -39,6 +39,7 @@ async function fetchBytes(url) {
 function toInputType(values, spec) {
   const dtype = spec.dtype;
   if (dtype === 'float32') return Float32Array.from(values);
+  if (dtype === 'int32') return Int32Array.from(values);
   const q = spec.quantization ?? {scale: 0, zero_point: 0};
   const [Type, lo, hi] = {uint8: [Uint8Array, 0, 255], int8: [Int8Array, -128, 127]}[dtype] ?? [];
   if (!Type) throw new Error(`input dtype ${dtype} is not supported by this page`);
@@ -57,12 +58,16 @@ export class ExportedModel {
     self.artifact = artifact;
     self.manifest = await fetchJson(new URL(artifact.manifest, base));
     if (!self.manifest.parity?.passed) throw new Error(`${artifact.file}: its manifest records no passed parity gate`);
-    const [name, spec] = Object.entries(self.manifest.inputs)[0];
-    self.inputName = name;
-    self.inputSpec = {dtype: 'float32', ...spec};
-    self.inputShape = spec.shape;
-    if (self.inputShape.some((d) => d < 1)) {
-      throw new Error(`${artifact.file} has a dynamic input shape [${self.inputShape}]; export it with batch_size=1`);
+    self.inputs = Object.entries(self.manifest.inputs).map(([name, spec]) => ({name, dtype: 'float32', ...spec}));
+    [self.inputName, self.inputSpec, self.inputShape] = [self.inputs[0].name, self.inputs[0], self.inputs[0].shape];
+    // LiteRT.js cannot resize an input; ONNX Runtime Web can (a dynamic size is taken from the input).
+    for (const input of self.inputs) {
+      if (artifact.runtime === 'litert' && input.shape.some((d) => d < 1)) {
+        throw new Error(`${artifact.file} has a dynamic input shape [${input.shape}]; export it with batch_size=1`);
+      }
+      if (input.shape[0] < 1) {
+        throw new Error(`${artifact.file} has a dynamic batch [${input.shape}]; export it with batch_size=1`);
+      }
     }
     const bytes = await fetchBytes(new URL(artifact.file, base));
     self.runtime = artifact.runtime;
@@ -77,41 +82,59 @@ export class ExportedModel {
     return self;
   }
 
-  // values: raw inputs (e.g. RGB in [0, 255]) in the manifest's layout (1, H, W, C).
+  // values: the raw input (e.g. RGB in [0, 255]) in the manifest's layout (1, H, W, C), or for a model with
+  // several inputs {name: {values, dtype, shape}} (dtype: 'float32' or 'int32', the manifest's where it has one;
+  // shape: for dynamic dimensions). `shape`: the single input's shape where it is dynamic (ONNX).
   // Returns {outputs: {name: {data: Float32Array, shape}}, ms}.
-  async run(values) {
-    const expected = this.inputShape.reduce((a, b) => a * b, 1);
-    if (values.length !== expected) {
-      throw new Error(`input must have ${expected} values (shape [${this.inputShape}]), received ${values.length}`);
-    }
-    const data = toInputType(values, this.inputSpec);
+  async run(values, shape = undefined) {
+    const given = ArrayBuffer.isView(values) || Array.isArray(values) ? {[this.inputName]: {values, shape}} : values;
+    const feeds = this.inputs.map((input) => {
+      if (!given[input.name]) throw new Error(`input ${input.name} is missing (the model takes ${this.inputs.map((i) => i.name)})`);
+      const {values: v, dtype, shape: givenShape} = given[input.name];
+      // A dynamic dimension (-1, ONNX only) takes the size of the given input.
+      const shape = input.shape.map((d, i) => (d > 0 ? d : givenShape?.[i] ?? -1));
+      if (shape.some((d) => d < 1)) throw new Error(`input ${input.name} has a dynamic shape [${input.shape}]; give its shape`);
+      const expected = shape.reduce((a, b) => a * b, 1);
+      if (v.length !== expected) {
+        throw new Error(`input ${input.name} must have ${expected} values (shape [${shape}]), received ${v.length}`);
+      }
+      const spec = {...input, dtype: this.manifest.inputs[input.name].dtype ?? dtype ?? 'float32'};
+      return {name: input.name, shape, dtype: spec.dtype, data: toInputType(v, spec)};
+    });
     const outputs = {};
     const start = performance.now();
     if (this.runtime === 'litert') {
-      const input = new litert.Tensor(data, this.inputShape);
-      const results = await this.model.run({[this.inputName]: input});
+      const tensors = Object.fromEntries(feeds.map((f) => [f.name, new litert.Tensor(f.data, f.shape)]));
+      const results = await this.model.run(tensors);
       const ms = performance.now() - start;
-      input.delete();
+      Object.values(tensors).forEach((t) => t.delete());
       for (const [name, tensor] of Object.entries(results)) {
         outputs[name] = {data: Float32Array.from(tensor.toTypedArray()), shape: Array.from(tensor.type.layout.dimensions)};
         tensor.delete();
       }
       return {outputs, ms};
     }
-    const type = {float32: 'float32', uint8: 'uint8', int8: 'int8'}[this.inputSpec.dtype];
-    const results = await this.session.run({[this.inputName]: new ort.Tensor(type, data, this.inputShape)});
+    const results = await this.session.run(
+      Object.fromEntries(feeds.map((f) => [f.name, new ort.Tensor(f.dtype, f.data, f.shape)])));
     const ms = performance.now() - start;
     for (const [name, tensor] of Object.entries(results)) {
-      outputs[name] = {data: Float32Array.from(tensor.data), shape: Array.from(tensor.dims)};
+      outputs[name] = {data: Float32Array.from(tensor.data, Number), shape: Array.from(tensor.dims)};
     }
     return {outputs, ms};
   }
 }
 
 // --- hooks for the browser tests and the latency script (keras_segattn's tests/test_web.py)
-function fromBase64(text) {
+function fromBase64(text, dtype = 'float32') {
   const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-  return new Float32Array(bytes.buffer);
+  return dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+}
+
+// One test input: a base64 float32 string (a single-input model) or {name: {data: base64, dtype}}.
+function decodeInput(input) {
+  if (typeof input === 'string') return fromBase64(input);
+  return Object.fromEntries(Object.entries(input).map(
+    ([name, {data, dtype, shape}]) => [name, {values: fromBase64(data, dtype), dtype, shape}]));
 }
 
 function toBase64(floats) {
@@ -131,7 +154,7 @@ window.ksaTest = {
     const results = [];
     const ms = [];
     for (const input of inputs) {
-      const values = fromBase64(input);
+      const values = decodeInput(input);
       let result;
       for (let r = 0; r < repeats; r++) {
         result = await model.run(values);
