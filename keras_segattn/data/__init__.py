@@ -14,6 +14,12 @@ from keras_segattn.data.distorted_digits import (
     distorted_digits_arrays,
     render_distorted_digit,
 )
+from keras_segattn.data.files import (
+    CorruptFileError,
+    CorruptFiles,
+    segmentation_files,
+    segmentation_from_directory,
+)
 from keras_segattn.data.handwriting import handwriting_arrays, write_text
 from keras_segattn.data.online_handwriting import (
     iam_ondb_lines,
@@ -49,6 +55,8 @@ from keras_segattn.data.translation import (
 
 __all__ = [
     "CANVAS_SIZES",
+    "CorruptFileError",
+    "CorruptFiles",
     "FAMILIES",
     "SHAPES",
     "VOID_LABEL",
@@ -70,6 +78,8 @@ __all__ = [
     "render_example",
     "scene_parse150",
     "scene_parsing_pipeline",
+    "segmentation_files",
+    "segmentation_from_directory",
     "segmentation_pipeline",
     "segmentation_stream",
     "spanish_english",

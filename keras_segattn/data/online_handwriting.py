@@ -58,7 +58,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_segattn.validation import check_number, check_optional_int, message
+from keras_segattn.data.files import ON_CORRUPT, CorruptFiles
+from keras_segattn.validation import check_choice, check_number, check_optional_int, message
 
 __all__ = [
     "read_strokes_xml",
@@ -317,7 +318,9 @@ def _check_root(where, root):
     return root
 
 
-def iam_ondb_lines(root, *, max_lines: int | None = None) -> list[tuple[str, np.ndarray]]:
+def iam_ondb_lines(
+    root, *, max_lines: int | None = None, on_corrupt: str = "raise", corrupt=None
+) -> list[tuple[str, np.ndarray]]:
     """``(text, strokes)`` for every line of IAM-OnDB under ``root`` that has a transcription.
 
     Walks ``root/lineStrokes`` for ``*.xml`` files in sorted path order and
@@ -327,13 +330,22 @@ def iam_ondb_lines(root, *, max_lines: int | None = None) -> list[tuple[str, np.
     ``ascii/<d>/<form>.txt``. A stroke file without a transcription (no
     ascii file, or fewer ``CSR:`` lines than ``NN``, or a name not ending in
     ``-NN``) is skipped; one ``UserWarning`` counts them and names the first.
-    A malformed stroke or transcription file raises, naming the file.
+    A malformed stroke or transcription file (not XML, truncated, no
+    points, no ``CSR:`` line) raises a ``ValueError`` naming the file with
+    ``on_corrupt="raise"`` (the default); with ``on_corrupt="skip"`` its
+    lines are left out, recorded in ``corrupt`` (a
+    :class:`~keras_segattn.data.CorruptFiles`: ``corrupt.count``,
+    ``corrupt.reasons``) and one ``UserWarning`` gives the count and the
+    first file names.
 
     Args:
         root: the folder holding the unpacked ``lineStrokes`` and ``ascii``
             folders (``lineStrokes-all.tar.gz`` and ``ascii-all.tar.gz``).
         max_lines: ``None`` (all lines) or stop after this many pairs (>= 1):
             the first ones in sorted order, a quick subset.
+        on_corrupt: ``"raise"`` or ``"skip"`` malformed files (see above).
+        corrupt: a :class:`~keras_segattn.data.CorruptFiles` to record the
+            skipped files in (pass one to read the count).
 
     Returns:
         A list of ``(text, strokes)``: the transcription and the float32
@@ -365,6 +377,9 @@ def iam_ondb_lines(root, *, max_lines: int | None = None) -> list[tuple[str, np.
     where = "iam_ondb_lines"
     root = _check_root(where, root)
     max_lines = check_optional_int(where, "max_lines", max_lines, minimum=1)
+    check_choice(where, "on_corrupt", on_corrupt, ON_CORRUPT)
+    corrupt = CorruptFiles() if corrupt is None else corrupt
+    found_before = corrupt.count
     stroke_root, text_root = root / "lineStrokes", root / "ascii"
     files = sorted(stroke_root.rglob("*.xml"))
     if not files:
@@ -380,16 +395,37 @@ def iam_ondb_lines(root, *, max_lines: int | None = None) -> list[tuple[str, np.
         if form and number.isdigit() and int(number) >= 1:
             text_path = text_root / path.parent.relative_to(stroke_root) / f"{form}.txt"
             if text_path not in transcriptions:
-                transcriptions[text_path] = read_transcriptions(text_path) if text_path.is_file() else None
+                try:
+                    transcriptions[text_path] = read_transcriptions(text_path) if text_path.is_file() else None
+                except ValueError as error:
+                    if on_corrupt == "raise":
+                        raise
+                    corrupt.add(text_path, str(error))
+                    transcriptions[text_path] = None
             csr = transcriptions[text_path]
             if csr is not None and int(number) <= len(csr):
                 text = csr[int(number) - 1]
         if text is None:
             skipped.append(path)
             continue
-        lines.append((text, read_strokes_xml(path)))
+        try:
+            strokes = read_strokes_xml(path)
+        except ValueError as error:
+            if on_corrupt == "raise":
+                raise
+            corrupt.add(path, str(error))
+            continue
+        lines.append((text, strokes))
         if max_lines is not None and len(lines) >= max_lines:
             break
+    if corrupt.count > found_before:
+        shown = ", ".join(repr(p) for p in corrupt.paths[found_before : found_before + 3])
+        warnings.warn(
+            f"{where}: skipped {corrupt.count - found_before} corrupt file(s) (on_corrupt='skip'), the first: "
+            f"{shown}; see corrupt.reasons for why.",
+            UserWarning,
+            stacklevel=2,
+        )
     if skipped:
         warnings.warn(
             f"{where}: skipped {len(skipped)} of {len(lines) + len(skipped)} stroke files without a "
