@@ -184,12 +184,13 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name]
 
 
-def build_model(name: str, **overrides):
+def build_model(name: str, /, **overrides):
     """Build the registered model ``name`` (paper defaults) with ``overrides``.
 
     Args:
         name: a registered name, see :func:`list_models`.
-        **overrides: builder arguments (``num_classes``, ``input_shape``...).
+        **overrides: builder arguments (``num_classes``, ``input_shape``...);
+            ``name=`` names the built model (``name`` itself is positional-only).
 
     Returns:
         A :class:`~keras_segattn.tasks.TaskModel` (a functional ``keras.Model``)

@@ -16,9 +16,9 @@ from keras_segattn.backbones import (
 )
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
 from keras_segattn.layers import MaxUnpooling2D
-from keras_segattn.models._common import check_image_shape, nearest_valid_sizes
+from keras_segattn.models._common import check_backbone_weights, check_image_shape, nearest_valid_sizes
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_positive_int, message
+from keras_segattn.validation import check_int_tuple, check_positive_int, hint, message
 
 __all__ = ["deconvnet"]
 
@@ -122,6 +122,12 @@ def deconvnet(
             message(label, "backbone", "'vgg16' (DeconvNet's unpooling decoder mirrors VGG16's max-poolings; "
                     "set widths/depths for a smaller VGG)", backbone)
         )
+    widths = check_int_tuple(label, "widths", widths)
+    with hint(f"DeconvNet has one depth per stage of widths={widths}."):
+        depths = check_int_tuple(label, "depths", depths, length=len(widths))
+    check_backbone_weights(backbone_weights, label)
+    fc_units = check_positive_int(label, "fc_units", fc_units)
+    fc_kernel = check_positive_int(label, "fc_kernel", fc_kernel)
     stages = len(widths)
     _check_size(input_shape, stages, fc_kernel, label)
 

@@ -13,9 +13,9 @@ import keras
 from keras_segattn.backbones import check_backbone
 from keras_segattn.backbones.vgg16 import VGG16_WIDTHS
 from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, PadToMultiple
-from keras_segattn.models._common import check_image_shape
+from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_int, check_int_tuple, check_positive_int, message
+from keras_segattn.validation import check_int, check_int_tuple, check_number, check_positive_int, message
 
 __all__ = ["fcn", "fcn32s", "fcn16s", "fcn8s"]
 
@@ -92,6 +92,7 @@ def fcn(
     num_classes = check_positive_int(label, "num_classes", num_classes)
     input_shape = check_image_shape(input_shape, label)
     spec = check_backbone(backbone, label)
+    check_backbone_weights(backbone_weights, label)
     arch = {}
     vgg = spec.family == "vgg16"
     for argument, value in (("widths", widths), ("depths", depths)):
@@ -116,6 +117,10 @@ def fcn(
     if fc_units is None:
         fc_units = 4096 if vgg else 0
     fc_units = check_int(label, "fc_units", fc_units, minimum=0)
+    fc_kernel = check_positive_int(label, "fc_kernel", fc_kernel)
+    dropout = check_number(label, "dropout", dropout, minimum=0.0, maximum=1.0)
+    if dropout == 1.0:
+        raise ValueError(message(label, "dropout", "a finite number >= 0.0 and < 1.0 (1 drops every feature)", dropout))
 
     inputs = keras.Input(input_shape, name="image")
     x = spec.preprocessing()(inputs)

@@ -17,7 +17,7 @@ from keras_segattn.backbones.inception_resnet_v2 import (
     INCEPTION_RESNET_V2_SCALES,
 )
 from keras_segattn.backbones.inception_v4 import INCEPTION_V4_BLOCKS
-from keras_segattn.models._common import check_image_shape
+from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import check_choice, check_number, check_positive_int
 
@@ -42,6 +42,7 @@ def _classifier(family, label, *, num_classes, input_shape, dropout, backbone_we
     if dropout == 1.0:
         raise ValueError(f"{label}: dropout must be < 1 (it would drop every feature), received 1.0.")
     spec = check_backbone(family, label)
+    check_backbone_weights(backbone_weights, label)
     inputs = keras.Input(input_shape, name="image")
     x = spec.preprocessing()(inputs)
     features = spec.apply(x, padding=padding, **arch)

@@ -20,7 +20,9 @@ from keras_segattn.layers.spatial_transformer import TRANSFORMS
 from keras_segattn.models._common import check_image_shape
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import (
+    check_bool,
     check_choice,
+    check_int,
     check_int_tuple,
     check_number,
     check_positive_int,
@@ -49,6 +51,14 @@ def _classifier(x, *, filters, kernels, dense_units, batch_norm, num_classes, la
         raise ValueError(
             f"{label}: filters and kernels must have the same length, received filters={filters} "
             f"and kernels={kernels}."
+        )
+    dense_units = check_int(label, "dense_units", dense_units, minimum=0)
+    batch_norm = check_bool(label, "batch_norm", batch_norm)
+    smallest = min(d for d in x.shape[1:3] if d is not None) if any(x.shape[1:3]) else None
+    if smallest is not None and smallest < 2 ** len(filters):
+        raise ValueError(
+            message(label, "input_shape", f"at least {2 ** len(filters)} pixels high and wide for "
+                    f"{len(filters)} 2x2 poolings", f"shape {tuple(x.shape[1:])}")
         )
     for i, (f, k) in enumerate(zip(filters, kernels), start=1):
         x = keras.layers.Conv2D(f, k, padding="same", use_bias=not batch_norm, name=f"conv{i}")(x)
@@ -127,6 +137,8 @@ def digits_cnn(
 def _localization(filters, kernel, units, downsample, label):
     filters = check_int_tuple(label, "localization_filters", filters)
     downsample = check_positive_int(label, "localization_downsample", downsample)
+    kernel = check_positive_int(label, "localization_kernel", kernel)
+    units = check_int(label, "localization_units", units, minimum=0)
     layers = []
     if downsample > 1:
         layers.append(keras.layers.MaxPooling2D(downsample, name="loc_downsample"))

@@ -13,14 +13,15 @@ __all__ = ["dcgan", "PAPER", "PAPER_DEFAULTS", "TINY"]
 PAPER = "Radford, Metz & Chintala, Unsupervised Representation Learning with Deep Convolutional GANs, ICLR 2016"
 
 
-def _stages(where, height, width):
+def _stages(where, height, width, image_shape=None):
     """Upsampling stages: halve the image until a side is odd or 4 (64 -> 4: 4 stages; 28 -> 7: 2)."""
     stages = 0
     while height % 2 == 0 and width % 2 == 0 and min(height, width) > 4:
         height, width, stages = height // 2, width // 2, stages + 1
     if stages == 0:
         raise ValueError(message(where, "image_shape", "(H, W, C) with even H and W of at least 8 (the "
-                                 "generator doubles a small map at every stage)", (height, width)))
+                                 "generator doubles a small map at every stage)",
+                                 (height, width) if image_shape is None else image_shape))
     return stages, height, width
 
 
@@ -56,7 +57,7 @@ def dcgan(image_shape=(64, 64, 3), latent_size=100, filters=128, name=None):
     height, width, channels = check_int_tuple(where, "image_shape", image_shape, length=3)
     latent_size = check_positive_int(where, "latent_size", latent_size)
     filters = check_positive_int(where, "filters", filters)
-    stages, h0, w0 = _stages(where, height, width)
+    stages, h0, w0 = _stages(where, height, width, image_shape)
     init = keras.initializers.RandomNormal(0.0, 0.02)
     bn = dict(momentum=0.9, epsilon=1e-5)
 

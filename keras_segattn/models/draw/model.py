@@ -26,6 +26,7 @@ from keras_segattn.validation import (
     check_bool,
     check_int,
     check_int_tuple,
+    check_optional_int,
     check_positive_int,
     message,
 )
@@ -80,8 +81,12 @@ def draw(
     where = "draw"
     height, width, channels = _image_shape(where, input_shape)
     attention = check_bool(where, "attention", attention)
-    read_size = check_int(where, "read_size", read_size, minimum=1) if attention else 0
-    write_size = check_int(where, "write_size", write_size, minimum=1) if attention else 0
+    # Checked even without attention (where they are unused) so a typo never passes silently.
+    read_size = check_int(where, "read_size", read_size, minimum=1)
+    write_size = check_int(where, "write_size", write_size, minimum=1)
+    if not attention:
+        read_size = write_size = 0
+    seed = check_optional_int(where, "seed", seed, minimum=0)
     images = keras.Input((height, width, channels), name="images")
     network = DRAWNetwork(
         (height, width), channels=channels, steps=steps, read_size=read_size, write_size=write_size,

@@ -21,9 +21,9 @@ from keras_segattn.backbones import check_backbone
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
 from keras_segattn.layers import AttentionLSTMDecoder
 from keras_segattn.layers.attention_lstm_decoder import ATTENTIONS
-from keras_segattn.models._common import check_image_shape
+from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_int, check_number, check_positive_int, message
+from keras_segattn.validation import check_bool, check_int, check_number, check_optional_int, check_positive_int, message
 
 __all__ = ["show_attend_tell", "CaptionSplit", "LocationChannels", "LocationMask", "PAPER", "PAPER_DEFAULTS", "TINY", "feature_grid"]
 
@@ -198,7 +198,10 @@ def show_attend_tell(
     units = check_positive_int(label, "units", units)
     attention_units = check_positive_int(label, "attention_units", attention_units)
     check_number(label, "doubly_stochastic", doubly_stochastic, minimum=0)
+    location_channels = check_bool(label, "location_channels", location_channels)
+    seed = check_optional_int(label, "seed", seed, minimum=0)
     spec = check_backbone(backbone, label)
+    check_backbone_weights(backbone_weights, label)
     endpoint = _default_endpoint(spec) if feature_endpoint is None else feature_endpoint
     if endpoint not in spec.strides():
         raise ValueError(message(label, "feature_endpoint", f"one of {sorted(spec.strides())}", feature_endpoint))
