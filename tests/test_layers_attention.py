@@ -317,7 +317,7 @@ def test_decoder_unrolled_while_loop_and_single_steps_agree():
     [
         (lambda: BahdanauAttention(0), "BahdanauAttention: units must be a positive int, received 0"),
         (lambda: LuongAttention("cosine"), "LuongAttention: score must be one of 'dot', 'general', 'concat', received 'cosine'"),
-        (lambda: LuongAttention("dot", units=4), "units applies to score='concat' only"),
+        (lambda: LuongAttention("dot", units=4), "units must be None unless score='concat'"),
         (lambda: AttentionGRUDecoder(8, attention="hard"), "AttentionGRUDecoder: attention must be one of 'bahdanau', 'luong', received 'hard'"),
         (lambda: AttentionGRUDecoder(8, attention="luong", attention_units=3), "attention_units applies to"),
         (lambda: Maxout(0), "Maxout: pieces must be a positive int, received 0"),

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
 from keras_segattn.layers.luong_attention import SCORES, LuongAttention
-from keras_segattn.validation import check_choice, check_positive_int
+from keras_segattn.validation import check_bool, check_choice, check_positive_int
 
 ATTENTIONS = ("bahdanau", "luong")
 
@@ -96,7 +96,7 @@ class AttentionGRUDecoder(keras.layers.Layer):
         self.attention_name = attention
         self.attention_units = attention_units
         self.score = score
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("AttentionGRUDecoder", "reset_after", reset_after)
         self.cell = keras.layers.GRUCell(self.units, reset_after=self.reset_after, name="cell")
         if attention == "bahdanau":
             self.attention = BahdanauAttention(attention_units or self.units, name="attention")

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
-from keras_segattn.validation import check_choice, check_number, check_positive_int, message
+from keras_segattn.validation import check_choice, check_number, check_optional_int, check_positive_int, message
 
 ATTENTIONS = ("soft", "hard", "none")
 HARD_INFERENCE = ("expectation", "argmax")
@@ -170,7 +170,7 @@ class AttentionLSTMDecoder(keras.layers.Layer):
             where, "expected_context_unit", expected_context_unit, EXPECTED_CONTEXT_UNITS
         )
         self.reward = check_choice(where, "reward", reward, REWARDS)
-        self.seed = seed
+        self.seed = check_optional_int("AttentionLSTMDecoder", "seed", seed, minimum=0)
         self.seed_generator = keras.random.SeedGenerator(seed) if attention == "hard" else None
         self.attention = (
             BahdanauAttention(self.attention_units or self.units, name="attention") if attention != "none" else None

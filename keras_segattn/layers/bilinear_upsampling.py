@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_segattn.initializers import BilinearKernel
-from keras_segattn.validation import check_positive_int
+from keras_segattn.validation import check_bool, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -47,7 +47,7 @@ class BilinearUpsampling2DTranspose(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = check_positive_int("BilinearUpsampling2DTranspose", "filters", filters)
         self.factor = check_positive_int("BilinearUpsampling2DTranspose", "factor", factor)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool("BilinearUpsampling2DTranspose", "use_bias", use_bias)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_size = 2 * self.factor - self.factor % 2
         self.input_spec = keras.layers.InputSpec(ndim=4)

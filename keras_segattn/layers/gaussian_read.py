@@ -59,6 +59,11 @@ class GaussianRead(keras.layers.Layer):
             )
         return images, fx
 
+    def build(self, input_shape):
+        # Checked here, before call() unpacks the inputs, so a wrong count names the argument.
+        self._check(input_shape)
+        super().build(input_shape)
+
     def call(self, inputs):
         images, fx, fy, gamma = inputs
         shape, _ = self._check([x.shape for x in inputs])

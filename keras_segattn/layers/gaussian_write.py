@@ -46,6 +46,11 @@ class GaussianWrite(keras.layers.Layer):
             )
         return patch, fx, fy
 
+    def build(self, input_shape):
+        # Checked here, before call() unpacks the inputs, so a wrong count names the argument.
+        self._check(input_shape)
+        super().build(input_shape)
+
     def call(self, inputs):
         patch, fx, fy, gamma = inputs
         shape, _, _ = self._check([x.shape for x in inputs])

@@ -58,8 +58,8 @@ class LuongAttention(keras.layers.Layer):
         check_choice("LuongAttention", "score", score, SCORES)
         if units is not None and score != "concat":
             raise ValueError(
-                f"LuongAttention: units applies to score='concat' only, received units={units!r} "
-                f"with score={score!r}."
+                f"LuongAttention: units must be None unless score='concat' (only concat has a hidden "
+                f"layer), received units={units!r} with score={score!r}."
             )
         units = check_optional_int("LuongAttention", "units", units, minimum=1)
         self.score_name = score

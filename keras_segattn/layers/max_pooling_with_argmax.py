@@ -38,7 +38,7 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     pooled element ``(i, j)`` is ``(i * k + s // k, j * k + s % k)``.
 
     Args:
-        pool_size: int (or square ``(k, k)`` tuple), window size and stride.
+        pool_size: int >= 2 (or square ``(k, k)`` tuple), window size and stride.
         padding: ``"valid"`` drops trailing rows/columns that do not fill a
             window (output ``floor(H / k)``); ``"same"`` pads the bottom/right
             with ``-inf`` (the lowest value for integer dtypes) so padding
@@ -63,14 +63,14 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
 
     def __init__(self, pool_size=2, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = normalize_square_pool_size(pool_size, "MaxPoolingWithArgmax2D")
+        self.pool_size = normalize_square_pool_size(pool_size, "MaxPoolingWithArgmax2D", minimum=2)
         padding = padding.lower() if isinstance(padding, str) else padding
         if padding not in ("valid", "same"):
             raise ValueError(
                 f"MaxPoolingWithArgmax2D: padding must be 'valid' or 'same', received {padding!r}."
             )
         self.padding = padding
-        self.input_spec = keras.layers.InputSpec(ndim=4)
+        # No InputSpec: build() checks the rank with a message naming the argument.
 
     def build(self, input_shape):
         check_rank(input_shape, 4, "MaxPoolingWithArgmax2D", "inputs", "(batch, height, width, channels)")

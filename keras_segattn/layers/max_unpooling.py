@@ -37,7 +37,7 @@ class MaxUnpooling2D(keras.layers.Layer):
     zeros.
 
     Args:
-        pool_size: int (or square tuple); must equal the pooling layer's.
+        pool_size: int >= 2 (or square tuple); must equal the pooling layer's.
 
     Input shape:
         ``pooled``: ``(batch, h, w, C)``; ``switches``: same shape, integer
@@ -58,7 +58,7 @@ class MaxUnpooling2D(keras.layers.Layer):
 
     def __init__(self, pool_size=2, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = normalize_square_pool_size(pool_size, "MaxUnpooling2D")
+        self.pool_size = normalize_square_pool_size(pool_size, "MaxUnpooling2D", minimum=2)
 
     def _check_inputs(self, shapes):
         if not isinstance(shapes, (list, tuple)) or len(shapes) not in (2, 3):

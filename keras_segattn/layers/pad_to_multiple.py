@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_segattn.validation import check_positive_int
+from keras_segattn.validation import check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -38,7 +38,11 @@ class PadToMultiple(keras.layers.Layer):
     def __init__(self, multiple, **kwargs):
         super().__init__(**kwargs)
         self.multiple = check_positive_int("PadToMultiple", "multiple", multiple)
-        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        # Instead of an InputSpec, whose message names neither the layer's argument nor its format.
+        check_rank("PadToMultiple", "inputs", input_shape, 4, "(batch, height, width, channels)")
+        super().build(input_shape)
 
     def _padded(self, size):
         return None if size is None else -(-size // self.multiple) * self.multiple

@@ -121,7 +121,8 @@ class SpatialTransformer(keras.layers.Layer):
         if localization is not None and not isinstance(localization, keras.layers.Layer):
             raise TypeError(
                 f"{name}: localization must be a Keras layer or model mapping the input to "
-                f"features, or None for the default network; received {type(localization).__name__}."
+                f"features, or None for the default network; received {type(localization).__name__} "
+                f"{localization!r}."
             )
         self.transform = transform
         self.control_grid = _check_control_grid(control_grid, name)
