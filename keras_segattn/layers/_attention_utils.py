@@ -84,11 +84,13 @@ def valid_mask(mask, dtype):
 def apply_keras_attention(attention_layer, query, values, keys, mask):
     """Run a Keras ``Attention``/``AdditiveAttention`` and enforce the masking contract.
 
-    Keras subtracts 1e9 from masked scores, so after the softmax their weights
-    underflow to zero and the rest sums to one; multiplying by the mask makes
-    the zeros exact by construction, and a row with no valid position (an
-    empty source) gets all-zero weights and a zero context instead of Keras'
-    uniform average over padding.
+    Without a mask this is Keras' layer. With one, the layer's scores are
+    masked with the dtype's lowest value (not Keras' ``- 1e9``, which large
+    scores overcome), so after the softmax the weights of padding are zero
+    and the rest sums to one; multiplying by the mask makes the zeros exact
+    by construction, and a row with no valid position (an empty source) gets
+    all-zero weights and a zero context instead of a uniform average over
+    padding.
     """
     single = len(query.shape) == 2
     if single:
@@ -96,13 +98,14 @@ def apply_keras_attention(attention_layer, query, values, keys, mask):
     if mask is None:
         context, weights = attention_layer([query, values, keys], return_attention_scores=True)
     else:
-        valid = valid_mask(mask, weights_dtype(query))
-        context, weights = attention_layer(
-            [query, values, keys], mask=[None, tf.cast(valid, tf.bool)], return_attention_scores=True
-        )
-        valid = valid[:, None, :]
-        weights = weights * valid
-        context = context * tf.reduce_max(valid, axis=-1, keepdims=True)
+        # Keras masks by subtracting 1e9 from padded scores: once scores exceed ~1e9 (large activations)
+        # a padded position wins the softmax, the real ones get weight 0 and padding leaks into the
+        # context. So the scores are masked here with the dtype's lowest value, then softmaxed.
+        valid = valid_mask(mask, weights_dtype(query))[:, None, :]
+        scores = attention_layer._calculate_scores(query=query, key=keys)
+        scores = tf.where(valid > 0, scores, tf.cast(scores.dtype.min, scores.dtype))
+        weights = tf.nn.softmax(scores, axis=-1) * tf.cast(valid, scores.dtype)
+        context = tf.matmul(tf.cast(weights, values.dtype), values)
     if single:
         context, weights = context[:, 0], weights[:, 0]
     return context, weights

@@ -10,6 +10,8 @@ from keras_segattn.validation import check_int, check_int_pair, message
 
 #: the log-parameters (log sigma^2, log delta~, log gamma) are clipped to this range before exp
 LOG_RANGE = (-10.0, 10.0)
+#: the normalised centres g~X, g~Y are clipped to [-CENTRE_MAX, CENTRE_MAX] (a million half-images away)
+CENTRE_MAX = 1e6
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -97,6 +99,11 @@ class GaussianFilterbank(keras.layers.Layer):
         params = tf.cast(params, coordinate_dtype(self.compute_dtype))
         gx_, gy_, log_sigma2, log_delta_, log_gamma = tf.split(params, 5, axis=-1)
         low, high = LOG_RANGE
+        # A centre beyond +-CENTRE_MAX half-images is clipped there: its rows are one-hot on the nearest
+        # edge pixel long before, and without the bound (pixel - mu)^2 overflows float32 near |g~| ~ 1e17,
+        # turning the softmax (and its gradients) into NaN.
+        gx_ = tf.clip_by_value(gx_, -CENTRE_MAX, CENTRE_MAX)
+        gy_ = tf.clip_by_value(gy_, -CENTRE_MAX, CENTRE_MAX)
         gx = (width + 1) / 2 * (gx_ + 1)
         gy = (height + 1) / 2 * (gy_ + 1)
         delta = (max(height, width) - 1) / max(self.glimpse_size - 1, 1) * tf.exp(tf.clip_by_value(log_delta_, low, high))

@@ -13,6 +13,8 @@ from keras_segattn.validation import check_positive_int, message
 LOG_SIGMA_RANGE = (-7.0, 7.0)
 #: |rho| <= RHO_MAX keeps 1 - rho^2 >= 2e-4
 RHO_MAX = 0.9999
+#: |target - mu| is clipped to this in the likelihood: z^2 / (1 - rho^2) stays below float32's max
+OFFSET_MAX = 1e6
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
@@ -138,8 +140,11 @@ def mixture_density_nll(targets, params, num_mixtures: int):
     targets = tf.cast(tf.convert_to_tensor(targets), tf.float32)
     p = mixture_parameters(params, num_mixtures)
     x, y, eos = targets[..., 0:1], targets[..., 1:2], targets[..., 2]
-    zx = (x - p["mu_x"]) * tf.exp(-p["log_sigma_x"])
-    zy = (y - p["mu_y"]) * tf.exp(-p["log_sigma_y"])
+    # Offsets from the means are clipped to +-OFFSET_MAX: beyond it z^2 / (1 - rho^2) would overflow
+    # float32 (|mu| ~ 1e30 gave an infinite log-likelihood term and NaN gradients through the
+    # log-sum-exp); at the bound the point is already ~1e9 standard deviations out.
+    zx = tf.clip_by_value(x - p["mu_x"], -OFFSET_MAX, OFFSET_MAX) * tf.exp(-p["log_sigma_x"])
+    zy = tf.clip_by_value(y - p["mu_y"], -OFFSET_MAX, OFFSET_MAX) * tf.exp(-p["log_sigma_y"])
     one_minus = 1.0 - tf.square(p["rho"])
     z = tf.square(zx) + tf.square(zy) - 2.0 * p["rho"] * zx * zy
     log_normal = (
