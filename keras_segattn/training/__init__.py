@@ -4,6 +4,7 @@
 # (TokenAccuracy) are registered by `import keras_segattn`, as every class is.
 from keras_segattn.training import classification, translation  # noqa: F401, I001
 
+from keras_segattn.training.atomic import AtomicModelCheckpoint, atomic_write, save_model_atomic, save_weights_atomic
 from keras_segattn.training.backup import Backup, clear_backup, restore_backup
 from keras_segattn.training.callbacks import (
     NonFiniteLossError,
@@ -37,6 +38,7 @@ __all__ = [
     "SCHEDULES",
     "STRATEGIES",
     "VOID_LABEL",
+    "AtomicModelCheckpoint",
     "Backup",
     "MeanIoU",
     "NonFiniteLossError",
@@ -45,6 +47,7 @@ __all__ = [
     "StopOnNonFinite",
     "TimeLimit",
     "apply_multi_worker_fit_fix",
+    "atomic_write",
     "clear_backup",
     "compile_segmentation",
     "describe_strategy",
@@ -55,6 +58,8 @@ __all__ = [
     "learning_rate_schedule",
     "precision_policy",
     "restore_backup",
+    "save_model_atomic",
+    "save_weights_atomic",
     "segmentation_data",
     "segmentation_loss",
     "shard_for_strategy",

@@ -22,6 +22,7 @@ import shutil
 import keras
 import numpy as np
 
+from keras_segattn.training.atomic import atomic_write, save_weights_atomic
 from keras_segattn.training.callbacks import NonFiniteWeightsError
 from keras_segattn.validation import is_int, message
 
@@ -88,13 +89,13 @@ class Backup(keras.callbacks.Callback):
         if not _is_chief():
             return
         os.makedirs(self.backup_dir, exist_ok=True)
-        tmp_weights = os.path.join(self.backup_dir, f".tmp-{WEIGHTS}")
-        self.model.save_weights(tmp_weights, overwrite=True)
-        os.replace(tmp_weights, os.path.join(self.backup_dir, WEIGHTS))
-        tmp_state = os.path.join(self.backup_dir, f".tmp-{STATE}")
-        with open(tmp_state, "w") as fh:
-            json.dump({"global_step": step}, fh)
-        os.replace(tmp_state, os.path.join(self.backup_dir, STATE))
+        # Weights first, then the state naming their step: each replaces its file atomically (fsynced
+        # temporary file + os.replace), so a crash leaves the old pair, or new weights with the old
+        # state, which restore_backup reports as inconsistent instead of loading a torn file.
+        save_weights_atomic(self.model, os.path.join(self.backup_dir, WEIGHTS), overwrite=True)
+        with atomic_write(os.path.join(self.backup_dir, STATE)) as tmp_state:
+            with open(tmp_state, "w") as fh:
+                json.dump({"global_step": step}, fh)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq != "epoch" and self._step() % self.save_freq == 0:
