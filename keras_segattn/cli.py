@@ -1,6 +1,11 @@
-"""``keras-segattn``: list, train, evaluate, export, inspect, predict and demo.
+"""``keras-segattn``: list, train, evaluate, export, inspect, predict, web and demo.
 
 Run ``keras-segattn COMMAND --help`` for each command's arguments.
+
+A user error (a bad option value, a missing or corrupt file, an unwritable
+output, an option the model's task has no use for) prints one line starting
+with ``error:`` on stderr and exits with status 2, before any training starts;
+``--debug`` adds the traceback. Other exceptions are bugs and keep theirs.
 """
 
 from __future__ import annotations
@@ -8,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
+from keras_segattn import _cli_checks as checks
+from keras_segattn._cli_checks import UserError
 from keras_segattn._tf_logs import filter_tensorflow_logs
 
 DEMO_MODEL = "deconvnet_tiny"
@@ -23,20 +31,19 @@ def _load_model(path_or_name: str, **overrides):
     import keras_segattn as ksa
 
     if path_or_name.endswith(".keras"):
-        if not os.path.exists(path_or_name):
-            raise SystemExit(f"error: model file {path_or_name!r} does not exist.")
+        checks.keras_file(path_or_name)
         try:
             return keras.saving.load_model(path_or_name)
         except (TypeError, ValueError) as error:
-            raise SystemExit(
-                f"error: could not load {path_or_name!r}: {str(error).splitlines()[0][:300]} "
+            raise UserError(
+                f"MODEL {path_or_name!r} is not a valid .keras file: {str(error).splitlines()[0][:300]} "
                 "(files with keras_segattn layers load after `import keras_segattn`; in Python, add that line "
                 "before keras.saving.load_model)."
             ) from None
     try:
         return ksa.build_model(path_or_name, **overrides)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(f"MODEL must be a registered model name or a .keras file: {error}") from None
 
 
 def _num_classes(model) -> int:
@@ -49,7 +56,7 @@ def _task(model, name=None):
     try:
         return task_of(model, name)
     except (TypeError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(f"--task: {error}" if name else str(error)) from None
 
 
 def _run(step, *args, **kwargs):
@@ -57,16 +64,51 @@ def _run(step, *args, **kwargs):
     try:
         return step(*args, **kwargs)
     except (ValueError, NotImplementedError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
+
+
+# The CLI options a task's train/evaluate may refuse, by their keyword.
+_TASK_OPTIONS = {"data": "--data", "data_dir": "--data-dir", "image_size": "--image-size", "lr_schedule": "--lr-schedule"}
+
+
+def _accepts(step, key: str) -> bool:
+    import inspect
+
+    return any(n == key and p.kind is not p.VAR_KEYWORD for n, p in inspect.signature(step).parameters.items())
+
+
+def _check_task_options(task, step, model, options: dict):
+    """Refuse options the task's ``step`` (``task.train``...) has no parameter for, before it runs,
+    saying which tasks take them."""
+    from keras_segattn.tasks import get_task, list_tasks
+
+    for key, value in options.items():
+        if value is not None and not _accepts(step, key):
+            takers = [n for n in list_tasks() if _accepts(getattr(get_task(n), step.__name__), key)]
+            raise UserError(
+                f"{_TASK_OPTIONS.get(key, key)} applies to {' and '.join(takers) or 'no'} models only; received "
+                f"{value!r} for {model.name} ({task.name}: unsupported option(s) [{key!r}])"
+            )
 
 
 # ---------------------------------------------------------------- commands
 def cmd_list(args):
     from keras_segattn.registry import get_spec, list_models
+    from keras_segattn.tasks import list_tasks
 
+    families = sorted({get_spec(name).family for name in list_models()})
+    if args.family is not None and args.family not in families:
+        raise UserError(f"--family must be a known family; received {args.family!r}. Known: {', '.join(families)}")
+    if args.task is not None and args.task not in list_tasks():
+        raise UserError(f"--task must be a registered task; received {args.task!r}. Known: {', '.join(list_tasks())}")
     specs = [get_spec(n) for n in list_models(args.pattern, family=args.family, task=args.task)]
     if not specs:
-        return 0
+        raise UserError(
+            f"PATTERN {args.pattern!r} matches no registered model"
+            + (f" of --family {args.family!r}" if args.family else "")
+            + (f" of --task {args.task!r}" if args.task else "")
+            + "; `keras-segattn list` shows them all"
+        )
     rows = [(s.name, s.family, s.task, "tiny variant" if s.tiny else s.paper) for s in specs]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
@@ -77,7 +119,7 @@ def cmd_list(args):
 def _override(text: str):
     """``key=value`` with a JSON value (``dropout=0``, ``widths=[8,16,32]``), else a string."""
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, received {text!r}")
+        raise argparse.ArgumentTypeError(f"expects KEY=VALUE (e.g. dropout=0); received {text!r}")
     key, raw = text.split("=", 1)
     try:
         value = json.loads(raw)
@@ -94,11 +136,56 @@ def _save_freq(value: str):
     except ValueError:
         steps = 0
     if steps < 1:
-        raise argparse.ArgumentTypeError(f"--save-freq must be 'epoch' or a positive number of steps, received {value!r}")
+        raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of steps; received {checks.shown(value)}")
     return steps
 
 
+def _check_train_args(args):
+    """What can be refused without a model: before TensorFlow starts."""
+    checks.writable_path(args.output, "--output/-o", (".keras",))
+    if args.checkpoint_best:
+        checks.writable_path(args.checkpoint_best, "--checkpoint-best", (".keras",))
+    for option, folder in (("--tensorboard-dir", args.tensorboard_dir), ("--backup-dir", args.backup_dir)):
+        if folder:
+            checks.writable_path(folder, option, directory=True)
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        raise UserError(f"--data-dir must be an existing folder; received {args.data_dir!r}")
+    if args.train_examples < args.batch_size:
+        # Batches drop their remainder: a run would train on no batch at all.
+        raise UserError(
+            f"--train-examples must be at least one batch (--batch-size {args.batch_size}); "
+            f"received {args.train_examples}"
+        )
+
+
+def _check_image_size(model, args, spec, overrides):
+    """``--image-size`` the model can take: a fixed-size registered model is rebuilt at that size (its
+    builder refuses sizes it cannot take, e.g. DeconvNet's multiples of 16); a dynamic one is traced there."""
+    size = args.image_size
+    shape = tuple(model.inputs[0].shape)
+    if size is None or len(shape) != 4:
+        return model
+    if shape[1:3] == (size, size) or (shape[1] is None and shape[2] is None):
+        if shape[1] is None and spec is not None and "input_shape" in spec.parameters():
+            try:
+                spec.build(**{**overrides, "input_shape": (size, size, shape[3])})  # only to ask the builder
+            except ValueError as error:
+                raise UserError(f"--image-size {size} does not fit {model.name}: {error}") from None
+        return model
+    if spec is None or "input_shape" not in spec.parameters() or "input_shape" in overrides:
+        raise UserError(
+            f"--image-size must match the input size of {model.name}, {shape[1]}x{shape[2]}; received {size}"
+        )
+    from keras_segattn.registry import build_model
+
+    try:
+        return build_model(args.model, **{**overrides, "input_shape": (size, size, shape[3])})
+    except ValueError as error:
+        raise UserError(f"--image-size {size} does not fit {model.name}: {error}") from None
+
+
 def cmd_train(args):
+    _check_train_args(args)
     # The strategy comes first: multi-worker collectives must be configured
     # before TensorFlow's runtime starts.
     from keras_segattn.training import describe_strategy, get_strategy, precision_policy
@@ -107,37 +194,49 @@ def cmd_train(args):
     try:
         strategy = get_strategy(args.strategy)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(f"--strategy {args.strategy}: {error}") from None
     import keras
     import tensorflow as tf
 
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(args.seed)
+    spec, overrides = None, dict(args.set or [])
     if args.model.endswith(".keras"):
+        if args.set or args.num_classes:
+            raise UserError(f"--set and --num-classes apply to registered names, not .keras files; received {args.model!r}")
         with strategy.scope():
             model = _load_model(args.model)
     else:
         from keras_segattn.registry import build_model, get_spec
 
-        overrides = dict(args.set or [])
         if args.num_classes:
             overrides["num_classes"] = args.num_classes
         try:
-            get_spec(args.model)
+            spec = get_spec(args.model)
+        except ValueError as error:
+            raise UserError(f"MODEL must be a registered model name or a .keras file: {error}") from None
+        if args.num_classes and "num_classes" not in spec.parameters():
+            raise UserError(f"--num-classes does not apply to {args.model} ({spec.task}); received {args.num_classes}")
+        try:
             with strategy.scope(), precision_policy(args.precision):
                 model = build_model(args.model, **overrides)
-        except ValueError as error:
-            raise SystemExit(f"error: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise UserError(f"--set/--num-classes: {error}" if overrides else str(error)) from None
     task = _task(model, args.task)
+    # Task-specific options: None means "not given" (a task refuses options it has no use for).
+    options = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "lr_schedule": args.lr_schedule}
+    _check_task_options(task, task.train, model, options)
+    with strategy.scope(), precision_policy(args.precision):
+        model = _check_image_size(model, args, spec, overrides)
+    size = args.image_size or (model.inputs[0].shape[1] if len(model.inputs[0].shape) == 4 else None) or 64
+    checks.check_memory(model, args.batch_size, size, args.allow_large)
     callbacks = []
     if args.tensorboard_dir:
         callbacks.append(keras.callbacks.TensorBoard(args.tensorboard_dir))
     if args.checkpoint_best:
         monitor, mode = task.monitor
         callbacks.append(keras.callbacks.ModelCheckpoint(args.checkpoint_best, monitor=monitor, mode=mode, save_best_only=True))
-    # Task-specific options: None means "not given" (a task refuses options it has no use for).
-    options = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "lr_schedule": args.lr_schedule}
     start = time.perf_counter()
     model, history = _run(
         task.train,
@@ -180,8 +279,11 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        raise UserError(f"--data-dir must be an existing folder; received {args.data_dir!r}")
     model = _load_model(args.model)
     task = _task(model, args.task)
+    _check_task_options(task, task.evaluate, model, {"data": args.data, "data_dir": args.data_dir})
     metrics = _run(task.evaluate, model, examples=args.examples, seed=args.seed, data=args.data, data_dir=args.data_dir)
     print(json.dumps({"model": model.name, "task": task.name, **({"data": args.data} if args.data else {}), **metrics}))
     return 0
@@ -193,8 +295,11 @@ def _representative(spec: str | None):
     import numpy as np
 
     if not os.path.exists(spec):
-        raise SystemExit(f"error: --representative-data {spec!r} does not exist (expected a .npy or .npz of inputs).")
-    data = np.load(spec)
+        raise UserError(f"--representative-data {spec!r} does not exist (expected a .npy or .npz of inputs).")
+    try:
+        data = np.load(spec)
+    except (OSError, ValueError) as error:
+        raise UserError(f"--representative-data must be a .npy or .npz of inputs; received {spec!r} ({error})") from None
     return data[data.files[0]] if hasattr(data, "files") else data
 
 
@@ -203,12 +308,17 @@ def cmd_export(args):
     from keras_segattn.export.formats import backend
 
     if args.quantize and args.format != "tflite":
-        raise SystemExit(f"error: --quantize applies to --format tflite only (received --format {args.format}).")
+        raise UserError(f"--quantize applies to --format tflite only (received --format {args.format}).")
     if args.quantize == "int8" and args.representative_data is None and not args.embedded_representative_data:
-        raise SystemExit(
-            "error: --quantize int8 needs calibration data: pass --representative-data FILE.npy "
+        raise UserError(
+            "--quantize int8 needs calibration data: pass --representative-data FILE.npy "
             "or --embedded-representative-data to use the model's embedded training data."
         )
+    if args.representative_data is not None:
+        checks.existing_file(args.representative_data, "--representative-data", "a .npy or .npz of inputs")
+    if args.output is not None:
+        suffix = {"tflite": (".tflite",), "onnx": (".onnx",)}.get(args.format)
+        checks.writable_path(args.output, "--output/-o", suffix, directory=args.format == "savedmodel")
     model = _load_model(args.model)
     output = args.output or backend(args.format).default_path(model.name, args.quantize)
     try:
@@ -226,7 +336,7 @@ def cmd_export(args):
             verbose=True,
         )
     except (ValueError, FlexOpsRequired, ParityError) as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
     print(f"wrote {output} and {output}.json (sha256 {manifest['sha256'][:12]}...)")
     return 0
 
@@ -234,10 +344,12 @@ def cmd_export(args):
 def cmd_inspect(args):
     from keras_segattn.export import inspect_artifact
 
+    if args.verify:
+        return _verify(args.artifact)
     try:
         info = inspect_artifact(args.artifact)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -257,20 +369,47 @@ def cmd_inspect(args):
     return 0
 
 
+def _verify(path):
+    """``inspect --verify``: the artifact's bytes against its manifest's sha256 (no model needed)."""
+    from keras_segattn.export import publish
+    from keras_segattn.export.exporter import read_manifest
+
+    path = publish.normalize(path)
+    if not os.path.exists(path):
+        raise UserError(f"ARTIFACT must be an exported artifact; received {path!r}, which does not exist")
+    try:
+        manifest = read_manifest(path)
+    except (ValueError, OSError) as error:  # missing, foreign or unreadable manifest
+        raise UserError(f"ARTIFACT {path!r} failed verification: {error}") from None
+    digest, size = publish.sha256_of(path)
+    if not isinstance(manifest, dict) or manifest.get("sha256") != digest:
+        raise UserError(
+            f"ARTIFACT {path!r} failed verification: its sha256 {digest[:12]}... differs from the manifest's "
+            f"{str(manifest.get('sha256'))[:12]}... (the file changed or is corrupt; export it again)"
+        )
+    passed = bool(manifest.get("parity", {}).get("passed"))
+    print(f"verified {path}: sha256 {digest[:12]}... matches its manifest ({size} bytes"
+          f"{'; parity passed' if passed else ''})")
+    return 0
+
+
 def cmd_web(args):
     from keras_segattn.web import check_web_dir, export_for_web, serve
 
     try:
+        for path in args.model or ():
+            if path.endswith(".keras"):  # other names: the library says a .keras file is needed
+                checks.keras_file(path, "--model/-m", "a trained .keras file")
+        if args.models_dir:
+            checks.writable_path(args.models_dir, "--models-dir", directory=True)
         web_dir = check_web_dir()
-        if args.port is not None and not 0 <= args.port <= 65535:
-            raise ValueError(f"--port must be in 0..65535, received {args.port}.")
         if args.model:
             export_for_web(args.model, args.models_dir)
         if args.no_serve:
             return 0
         server = serve(models_dir=args.models_dir, port=args.port)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
     print(f"serving {web_dir} at {server.url}  (segmentation: {server.url}index.html, "
           f"spatial transformer: {server.url}stn.html; Ctrl-C stops)", flush=True)
     try:
@@ -280,9 +419,25 @@ def cmd_web(args):
     return 0
 
 
+# What ``predict`` reads for each task (the default: an image file).
+_TEXT_INPUT = {"translation": "a sentence", "handwriting": "the text to write"}
+_SEED_INPUT = {"adversarial_generation"}
+_PICTURES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
 def cmd_predict(args):
+    checks.writable_path(args.output, "--output/-o", _PICTURES)
     model = _load_model(args.model)
     task = _task(model, args.task)
+    looks_like_file = os.path.exists(args.input) or args.input.lower().endswith((".png", ".jpg", ".jpeg", ".npy"))
+    if task.name in _TEXT_INPUT and looks_like_file:
+        raise UserError(
+            f"INPUT must be {_TEXT_INPUT[task.name]} for {model.name} ({task.name}); received the file "
+            f"{args.input!r} (images go to segmentation, classification or captioning models)"
+        )
+    if task.name not in _TEXT_INPUT and task.name not in _SEED_INPUT:
+        checks.existing_file(args.input, "INPUT", f"an image file (.png, .jpg, .npy) for {model.name} ({task.name})"
+                             + ("; sentences go to translation models" if " " in args.input else ""))
     result = _run(task.predict_file, model, args.input, args.output)
     print(json.dumps({"model": model.name, "task": task.name, **result}))
     return 0
@@ -401,6 +556,19 @@ def run_demo(
 
 def cmd_demo(args):
     """Train a tiny model on embedded data, report held-out mIoU, export and verify, plot."""
+    from keras_segattn.registry import get_spec
+
+    try:
+        spec = get_spec(args.model)
+    except ValueError as error:
+        raise UserError(f"--model: {error}") from None
+    if spec.task != "semantic_segmentation":
+        raise UserError(f"--model must be a segmentation model (the demo trains on shapes); received {args.model!r} ({spec.task})")
+    if args.train_examples < args.batch_size:
+        raise UserError(
+            f"--train-examples must be at least one batch (--batch-size {args.batch_size}); received {args.train_examples}"
+        )
+    checks.writable_path(args.out_dir, "--out-dir", directory=True)
     run_demo(
         args.model,
         saved_models_dir=os.path.join(args.out_dir, "saved_models", "demo"),
@@ -417,13 +585,42 @@ def cmd_demo(args):
 
 
 # ---------------------------------------------------------------- parser
+class _UserExit(SystemExit):
+    """Exit status 2; ``str()`` is the error line (what ``pytest.raises(SystemExit, match=...)`` reads)."""
+
+    def __init__(self, line: str):
+        super().__init__(2)
+        self.line = line
+
+    def __str__(self):
+        return self.line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors raised as one-line UserErrors (exit status 2 in ``main``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "-1e-3", "-inf" are values to refuse with a reason, not unknown options.
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.I)
+
+    def error(self, message):
+        # "argument --epochs: must be ..." reads "--epochs must be ..."
+        if message.startswith("argument "):
+            name, _, rest = message[len("argument "):].partition(": ")
+            message = f"{name} {rest}" if rest.startswith(("must", "expects")) else f"{name}: {rest}"
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-segattn",
         description="Segmentation and attention models (CS231n lecture 13) in Keras 3: "
         "list, train, evaluate, export (verified), inspect, predict, demo.",
     )
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ log lines (hidden by default)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of user errors too (they print one line and exit with status 2)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered models")
@@ -437,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="segmentation: embedded synthetic shapes (default, no download), Oxford-IIIT Pet or "
                        "SceneParse150 (ADE20K) via tfds; other tasks use their embedded data")
         p.add_argument("--data-dir", help="tensorflow_datasets data directory (for oxford_iiit_pet, scene_parse150)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=checks.count(0), default=0)
         task_arg(p)
 
     def task_arg(p):
@@ -450,18 +647,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train any registered model on its task's embedded data and save it as .keras")
     p.add_argument("model", help="registered name (e.g. fcn8s_tiny) or a .keras file to continue")
     p.add_argument("--output", "-o", default="runs/model.keras")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch size")
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--train-examples", type=int, default=8000)
-    p.add_argument("--val-examples", type=int, default=500)
-    p.add_argument("--image-size", type=int, help="segmentation models with a dynamic input size (default 64)")
-    p.add_argument("--num-classes", type=int)
+    p.add_argument("--epochs", type=checks.count(), default=10)
+    p.add_argument("--batch-size", type=checks.count(), default=32, help="global batch size")
+    p.add_argument("--learning-rate", type=checks.positive_float, default=2e-3)
+    p.add_argument("--train-examples", type=checks.count(), default=8000, help="at least one batch")
+    p.add_argument("--val-examples", type=checks.count(), default=500)
+    p.add_argument("--image-size", type=checks.count(),
+                   help="segmentation: the training image size (default: the model's, else 64); a fixed-size "
+                   "model is rebuilt at it, and its builder refuses sizes it cannot take")
+    p.add_argument("--num-classes", type=checks.count())
     p.add_argument("--set", type=_override, action="append", metavar="KEY=VALUE",
                    help="builder argument override, JSON value (e.g. --set dropout=0 --set fc_units=1024)")
     p.add_argument("--lr-schedule", choices=["cosine", "poly", "step", "constant"],
                    help="segmentation: learning-rate schedule (default cosine; other tasks: warm-up + cosine)")
-    p.add_argument("--time-limit", type=float, help="stop after this many seconds")
+    p.add_argument("--time-limit", type=checks.positive_float, help="stop after this many seconds")
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
                    help="XLA compilation (auto: Keras decides; on pays off on GPUs)")
     p.add_argument("--strategy", choices=["auto", "one_device", "mirrored", "multi_worker", "tpu"], default="auto",
@@ -473,12 +672,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard-dir", help="write TensorBoard logs here")
     p.add_argument("--checkpoint-best", metavar="PATH.keras",
                    help="keep the model with the best validation metric of its task (e.g. val_mean_iou)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="train even when the memory estimate exceeds the available memory. The estimate: "
+                   "(parameters + batch size x the activations of one example, summed over the layers' outputs) "
+                   "x 4 bytes x 3 (values, gradients, optimizer state), against MemAvailable of /proc/meminfo; "
+                   "above it, train refuses (rather than be killed by the OS)")
     data_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="held-out metrics of the model's task (mean IoU, accuracy, BLEU...)")
     p.add_argument("model", help=".keras file or registered name")
-    p.add_argument("--examples", type=int, default=1000)
+    p.add_argument("--examples", type=checks.count(), default=1000)
     data_args(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -500,8 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedded-representative-data", action="store_true",
                    help="int8: calibrate on the model's embedded training data")
     p.add_argument("--output", "-o", help="artifact path (a directory for savedmodel)")
-    p.add_argument("--parity-samples", type=int, default=32, help="held-out examples the gate runs")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+    p.add_argument("--parity-samples", type=checks.count(), default=32, help="held-out examples the gate runs")
+    p.add_argument("--batch-size", type=checks.count(), default=None, metavar="N",
                    help="tflite/onnx: fix the batch dimension (LiteRT.js in the browser needs 1); default dynamic")
     p.add_argument("--allow-flex", action="store_true", help="TFLite: accept TensorFlow (Flex) ops")
     p.add_argument("--overwrite", action="store_true",
@@ -512,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="describe an exported artifact (ops, inputs, quantisation)")
     p.add_argument("artifact")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", action="store_true",
+                   help="only check the artifact's bytes against its manifest's sha256: exit status 0 when they "
+                   "match, 2 when they differ or the manifest is missing")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
@@ -538,32 +745,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", action="append", metavar="PATH",
                    help="a trained .keras model to export for the page (repeatable); none: serve what is there")
     p.add_argument("--models-dir", default=None, help="where the exports go (default web/models)")
-    p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p.add_argument("--port", type=checks.port, default=8000, help="0 picks a free port")
     p.add_argument("--no-serve", action="store_true", help="export only")
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
     p.add_argument("--model", default=DEMO_MODEL)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--train-examples", type=int, default=8000)
-    p.add_argument("--test-examples", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--time-limit", type=float, default=570.0, help="training budget in seconds")
+    p.add_argument("--epochs", type=checks.count(), default=10)
+    p.add_argument("--train-examples", type=checks.count(), default=8000)
+    p.add_argument("--test-examples", type=checks.count(), default=1000)
+    p.add_argument("--batch-size", type=checks.count(), default=32)
+    p.add_argument("--learning-rate", type=checks.positive_float, default=2e-3)
+    p.add_argument("--time-limit", type=checks.positive_float, default=570.0, help="training budget in seconds")
     p.add_argument("--out-dir", default=".", help="writes OUT_DIR/saved_models/demo and OUT_DIR/tflite/demo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=checks.count(0), default=0)
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+# Exceptions that mean a bad input, not a bug: the library validates what users pass with
+# ValueError/TypeError (FlexOpsRequired is a ValueError), and files fail with OSError.
+_USER_ERRORS = (UserError, ValueError, TypeError, OSError)
+
+
+def _one_line(error) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if text.startswith("error:") else f"error: {text}"
+
+
 def main(argv=None):
-    """The console script. Called with ``argv`` (tests), TensorFlow's C++ logs are left alone."""
+    """The console script. Called with ``argv`` (tests), TensorFlow's C++ logs are left alone.
+
+    A user error prints one ``error: ...`` line on stderr and exits with status 2
+    (``SystemExit(2)``); with ``--debug`` its traceback comes first.
+    """
     words = list(sys.argv[1:] if argv is None else argv)
     if argv is None and "--verbose" not in words:
         filter_tensorflow_logs()  # already on when the package was imported by the console script
-    # --verbose is accepted anywhere on the line (it is read above, not by a command).
-    args = build_parser().parse_args([w for w in words if w != "--verbose"])
-    return args.func(args)
+    # --verbose and --debug are accepted anywhere on the line (they are read here, not by a command).
+    debug = "--debug" in words
+    words = [w for w in words if w not in ("--verbose", "--debug")]
+    try:
+        args = build_parser().parse_args(words)
+        return args.func(args)
+    except _USER_ERRORS as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        line = _one_line(error)
+        print(line, file=sys.stderr, flush=True)
+        raise _UserExit(line) from None
 
 
 if __name__ == "__main__":

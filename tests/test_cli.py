@@ -30,8 +30,8 @@ def test_export_help_documents_formats_and_quantization():
         (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8"], "--quantize int8 needs calibration data"),
         (["export", "fcn8s_tiny", "-f", "onnx", "-q", "dynamic"], "--quantize applies to --format tflite only"),
         (["export", "no_such_model", "-f", "onnx"], "Unknown model name 'no_such_model'"),
-        (["export", "missing.keras", "-f", "onnx"], "model file 'missing.keras' does not exist"),
-        (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8", "--representative-data", "nope.npy"], "--representative-data 'nope.npy' does not exist"),
+        (["export", "missing.keras", "-f", "onnx"], "MODEL must be a registered model name or a .keras file; received 'missing.keras', which does not exist"),
+        (["export", "fcn8s_tiny", "-f", "tflite", "-q", "int8", "--representative-data", "nope.npy"], "--representative-data must be a .npy or .npz of inputs; received 'nope.npy', which does not exist"),
         (["inspect", "nothing_here.tflite"], "inspect: path must be an exported artifact, received 'nothing_here.tflite'"),
         (["train", "fcn8s_tiny", "--set", "widths"], "--set expects KEY=VALUE"),
         (["train", "fcn8s_tiny", "--save-freq", "0"], "--save-freq must be 'epoch' or a positive number of steps"),
@@ -40,17 +40,20 @@ def test_export_help_documents_formats_and_quantization():
     ],
 )
 def test_bad_arguments_fail_clearly(argv, message, capsys):
+    # A user error: one line on stderr, exit status 2 (the sweep in test_cli_sweep.py covers every command).
     with pytest.raises(SystemExit) as info:
         main(argv)
-    text = str(info.value.code) + capsys.readouterr().err
-    assert message in text
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
 
 
-def test_export_output_not_writable(tmp_path):
+def test_export_output_not_writable(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(SystemExit, match="is not writable"):
+    with pytest.raises(SystemExit) as info:
         main(["export", "fcn8s_tiny", "-f", "tflite", "-o", str(blocker / "m.tflite")])
+    assert info.value.code == 2 and "--output/-o is not writable" in capsys.readouterr().err
 
 
 @pytest.mark.export
@@ -99,7 +102,8 @@ def test_console_script_hides_tensorflow_cpp_logs_but_not_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     target = str(tmp_path / "file" / "m.tflite")
     quiet = subprocess.run([script, "export", "fcn8s_tiny", "-f", "tflite", "-o", target], capture_output=True, text=True)
-    assert quiet.returncode != 0 and f"error: export: output path {target!r} is not writable" in quiet.stderr
+    assert quiet.returncode == 2 and f"error: --output/-o is not writable; received {target!r}" in quiet.stderr
+    assert "Traceback" not in quiet.stderr
     assert [line for line in (quiet.stdout + quiet.stderr).splitlines() if is_noise(line)] == []
     # --verbose shows them (TensorFlow prints its start-up lines on every import), proving the filter works.
     loud = subprocess.run([script, "--verbose", "list", "fcn8s_tiny"], capture_output=True, text=True)
