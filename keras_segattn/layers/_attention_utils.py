@@ -85,8 +85,9 @@ def apply_keras_attention(attention_layer, query, values, keys, mask):
     """Run a Keras ``Attention``/``AdditiveAttention`` and enforce the masking contract.
 
     Without a mask this is Keras' layer. With one, the layer's scores are
-    masked with the dtype's lowest value (not Keras' ``- 1e9``, which large
-    scores overcome), so after the softmax the weights of padding are zero
+    shifted so the best real one is 0 before padding is set to ``-1e9`` (Keras
+    subtracts ``1e9``, which scores above ~1e9 overcome), so after the
+    softmax the weights of padding are zero
     and the rest sums to one; multiplying by the mask makes the zeros exact
     by construction, and a row with no valid position (an empty source) gets
     all-zero weights and a zero context instead of a uniform average over
@@ -100,10 +101,15 @@ def apply_keras_attention(attention_layer, query, values, keys, mask):
     else:
         # Keras masks by subtracting 1e9 from padded scores: once scores exceed ~1e9 (large activations)
         # a padded position wins the softmax, the real ones get weight 0 and padding leaks into the
-        # context. So the scores are masked here with the dtype's lowest value, then softmaxed.
+        # context. Here the scores are first shifted so the best real one is 0 (the softmax does not
+        # change), then padding is set to -1e9 (-65504 in float16), which can no longer win.
         valid = valid_mask(mask, weights_dtype(query))[:, None, :]
+        real = valid > 0
         scores = attention_layer._calculate_scores(query=query, key=keys)
-        scores = tf.where(valid > 0, scores, tf.cast(scores.dtype.min, scores.dtype))
+        lowest = tf.cast(scores.dtype.min, scores.dtype)
+        top = tf.stop_gradient(tf.reduce_max(tf.where(real, scores, lowest), axis=-1, keepdims=True))
+        padding = tf.cast(-65504.0 if scores.dtype == tf.float16 else -1e9, scores.dtype)
+        scores = tf.where(real, scores - top, padding)
         weights = tf.nn.softmax(scores, axis=-1) * tf.cast(valid, scores.dtype)
         context = tf.matmul(tf.cast(weights, values.dtype), values)
     if single:
