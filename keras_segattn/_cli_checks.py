@@ -140,24 +140,37 @@ def _elements(shape, size: int) -> int:
     return total
 
 
+def _layer_outputs(model) -> tuple[list, bool]:
+    """The output tensors of ``model``'s layers, nested functional models' layers included, and whether
+    there were nested ones (their tensors are not connected to ``model``'s inputs)."""
+    import keras
+
+    tensors, nested = [], False
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", hasattr(layer, "_nodes_by_depth")):
+            inner, _ = _layer_outputs(layer)
+            tensors += inner
+            nested = True
+            continue
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):
+            continue  # a layer used more than once: no single output
+        tensors += [t for t in keras.tree.flatten(outputs) if getattr(t, "shape", None) is not None]
+    return [t for t in tensors if len(t.shape) >= 1], nested
+
+
 def _output_shapes(model, image_size: int) -> list:
     """The shapes of the outputs of ``model``'s layers. A dynamic-size model is traced symbolically
     at ``image_size`` (no memory allocated); where that fails, dynamic dimensions take
     ``image_size`` (an upper bound for the layers after a pooling)."""
     import keras
 
-    tensors = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        try:
-            outputs = layer.output
-        except (AttributeError, ValueError):
-            continue  # a layer used more than once: no single output
-        tensors += list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    tensors = [t for t in tensors if getattr(t, "shape", None) is not None and len(t.shape) >= 1]
+    tensors, nested = _layer_outputs(model)
     shape = tuple(model.inputs[0].shape)
-    if len(model.inputs) == 1 and None in shape[1:]:
+    if len(model.inputs) == 1 and None in shape[1:] and not nested:
         try:
             probe = keras.Model(model.inputs, tensors)
             concrete = (1,) + tuple(image_size if d is None else d for d in shape[1:])

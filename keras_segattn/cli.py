@@ -51,12 +51,17 @@ def _num_classes(model) -> int:
 
 
 def _task(model, name=None):
+    """The model's task; ``--task`` names it for models that do not know theirs, and may not contradict one that does."""
     from keras_segattn.tasks import task_of
 
     try:
-        return task_of(model, name)
+        task = task_of(model, name)
+        known = task_of(model, required=False) if name else None
     except (TypeError, ValueError) as error:
         raise UserError(f"--task: {error}" if name else str(error)) from None
+    if known is not None and known.name != task.name:
+        raise UserError(f"--task must be {known.name} for {model.name} (or left out); received {name!r}")
+    return task
 
 
 def _run(step, *args, **kwargs):
@@ -348,8 +353,13 @@ def cmd_inspect(args):
         return _verify(args.artifact)
     try:
         info = inspect_artifact(args.artifact)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    except (ValueError, OSError, RuntimeError) as error:
+        raise UserError(_unreadable(args.artifact, error)) from None
+    except Exception as error:
+        # A corrupt ONNX file fails in protobuf's parser (DecodeError, not a ValueError).
+        if type(error).__name__ != "DecodeError":
+            raise
+        raise UserError(_unreadable(args.artifact, error)) from None
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -367,6 +377,11 @@ def cmd_inspect(args):
     elif info["format"] == "onnx":
         print(f"  opset {info['opset']}; ops: {', '.join(f'{k}x{v}' for k, v in ops.items())}")
     return 0
+
+
+def _unreadable(path, error) -> str:
+    text = str(error)
+    return text if text.startswith("inspect:") else f"ARTIFACT {path!r} is not a valid artifact (corrupt?): {text}"
 
 
 def _verify(path):
@@ -434,6 +449,10 @@ def cmd_predict(args):
         raise UserError(
             f"INPUT must be {_TEXT_INPUT[task.name]} for {model.name} ({task.name}); received the file "
             f"{args.input!r} (images go to segmentation, classification or captioning models)"
+        )
+    if task.name in _SEED_INPUT and not (args.input.isdigit() and len(args.input) < 10):
+        raise UserError(
+            f"INPUT must be an integer seed >= 0 (below 10**9) for {model.name} ({task.name}); received {args.input!r}"
         )
     if task.name not in _TEXT_INPUT and task.name not in _SEED_INPUT:
         checks.existing_file(args.input, "INPUT", f"an image file (.png, .jpg, .npy) for {model.name} ({task.name})"

@@ -61,9 +61,11 @@ def files(tmp_path_factory):
         if tamper:
             (root / name).write_bytes(b"TFL3 pretend flatbuffer, changed")
     (root / "bare.tflite").write_bytes(b"TFL3 without a manifest")
+    (root / "garbage.onnx").write_bytes(b"\xff\xff not protobuf")
+    (root / "garbage.tflite").write_bytes(b"not a flatbuffer")
     np.save(root / "nan.npy", np.full((40, 40, 3), np.nan, np.float32))
     for name in ("text.keras", "empty.keras", "truncated.keras", "noconfig.keras", "notes.txt", "notes.png",
-                 "blocker", "folder.keras", "grey.png", "good.tflite", "tampered.tflite", "bare.tflite", "nan.npy"):
+                 "blocker", "folder.keras", "grey.png", "good.tflite", "tampered.tflite", "bare.tflite", "nan.npy", "garbage.onnx", "garbage.tflite"):
         paths[name] = str(root / name)
     return paths
 
@@ -150,6 +152,7 @@ def _invalid(f):
             (["train", f["text.keras"]], ["MODEL", "text.keras", "not a valid .keras file"]),
             (["train", os.path.join(out, "missing.keras")], ["MODEL", "missing.keras", "does not exist"]),
             (["train", "fcn8s_tiny", "--task", "nope"], ["--task", "nope"]),
+            (["train", "fcn8s_tiny", "--task", "translation"], ["--task", "translation", "semantic_segmentation"]),
         ],
         "evaluate": [
             (["evaluate", "no_such_model"], ["MODEL", "no_such_model"]),
@@ -161,6 +164,7 @@ def _invalid(f):
             (["evaluate", "digits_cnn_tiny", "--data", "scene_parse150"], ["--data", "scene_parse150"]),
             (["evaluate", "fcn8s_tiny", "--data-dir", f["blocker"]], ["--data-dir", "blocker"]),
             (["evaluate", "fcn8s_tiny", "--data", "imagenet"], ["--data", "imagenet"]),
+            (["evaluate", "fcn8s_tiny", "--task", "translation"], ["--task", "translation"]),
         ],
         "export": [
             (["export", "fcn8s_tiny"], ["--format"]),
@@ -185,6 +189,9 @@ def _invalid(f):
             (["inspect", "--verify", os.path.join(out, "nothing.tflite")], ["ARTIFACT", "nothing.tflite"]),
             (["inspect", "--verify", f["tampered.tflite"]], ["ARTIFACT", "tampered.tflite", "sha256"]),
             (["inspect", "--verify", f["bare.tflite"]], ["ARTIFACT", "bare.tflite", "manifest"]),
+            (["inspect", f["garbage.onnx"]], ["ARTIFACT", "garbage.onnx", "not a valid artifact"]),
+            (["inspect", f["garbage.tflite"]], ["ARTIFACT", "garbage.tflite", "not a valid artifact"]),
+            (["inspect", f["text.keras"]], ["text.keras", ".tflite"]),
         ],
         "predict": [
             (["predict", "fcn8s_tiny"], ["input"]),
@@ -195,7 +202,9 @@ def _invalid(f):
             (["predict", "fcn8s_tiny", f["nan.npy"]], ["nan.npy", "NaN"]),
             (["predict", "fcn8s_tiny", "el gato negro"], ["INPUT", "el gato negro", "translation"]),
             (["predict", "bahdanau_nmt_tiny", f["grey.png"]], ["INPUT", "grey.png", "a sentence"]),
-            (["predict", "dcgan_tiny", "seven"], ["source", "seven"]),
+            (["predict", "dcgan_tiny", "seven"], ["INPUT", "seven", "seed"]),
+            (["predict", "dcgan_tiny", "-5"], ["INPUT", "-5", "seed"]),
+            (["predict", "fcn8s_tiny", f["grey.png"], "--task", "captioning"], ["--task", "captioning"]),
             (["predict", "fcn8s_tiny", f["grey.png"], "-o", os.path.join(out, "p.txt")], ["--output", "p.txt"]),
             (["predict", "fcn8s_tiny", f["grey.png"], "-o", os.path.join(f["blocker"], "p.png")],
              ["--output", "blocker"]),
@@ -269,11 +278,20 @@ def test_invalid_inputs_exit_2_with_one_line(files, capsys):
 
 
 def test_debug_shows_the_traceback(capsys):
+    code, _, err = _error_line(["train", "fcn8s_tiny", "--epochs", "0"], capsys)
+    assert code == 2 and "Traceback" not in err
     code, _, err = _error_line(["train", "fcn8s_tiny", "--epochs", "0"], capsys, debug=True)
     assert code == 2 and "Traceback" in err
     assert err.strip().splitlines()[-1] == "error: --epochs must be an integer >= 1; received 0 (see keras-segattn train --help)"
     code, _, err = _error_line(["list", "--family", "nope", "--debug"], capsys)
     assert code == 2 and "Traceback" in err and "UserError" in err
+
+
+def test_the_exit_carries_the_line(capsys):
+    # SystemExit's code is 2 and its text the error line (what pytest.raises(..., match=) reads).
+    with pytest.raises(SystemExit, match="^error: --epochs must be an integer >= 1; received 0") as info:
+        cli.main(["demo", "--epochs", "0"])
+    assert info.value.code == 2 and capsys.readouterr().err.strip() == str(info.value)
 
 
 def test_valid_inputs_get_through(files, capsys, monkeypatch):
