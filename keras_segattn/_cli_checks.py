@@ -119,6 +119,21 @@ def keras_file(path: str, option: str = "MODEL", expected: str = "a registered m
     return path
 
 
+def prepared_dataset(name, data_dir):
+    """A tfds dataset (``--data``) must be prepared in ``data_dir`` (the CLI never downloads):
+    tfds would otherwise fail with an AssertionError deep in its loader."""
+    if name in (None, "synthetic"):
+        return
+    base = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+    folder = os.path.join(base, name)
+    prepared = any("dataset_info.json" in files for _, _, files in os.walk(folder)) if os.path.isdir(folder) else False
+    if not prepared:
+        raise UserError(
+            f"--data {name} is not prepared in {base!r} (no {name}/VERSION/dataset_info.json there): prepare it "
+            f"where a network exists (tfds build {name} --data_dir DIR) and pass --data-dir DIR"
+        )
+
+
 # ------------------------------------------------------------------ memory
 def available_memory() -> int:
     """Bytes this process may use: MemAvailable of /proc/meminfo, else the physical memory."""

@@ -145,6 +145,13 @@ def _save_freq(value: str):
     return steps
 
 
+def _segmentation_name(name) -> bool:
+    from keras_segattn.registry import find_spec
+
+    spec = find_spec(name)
+    return spec is not None and spec.task == "semantic_segmentation"
+
+
 def _check_train_args(args):
     """What can be refused without a model: before TensorFlow starts."""
     checks.writable_path(args.output, "--output/-o", (".keras",))
@@ -155,6 +162,8 @@ def _check_train_args(args):
             checks.writable_path(folder, option, directory=True)
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise UserError(f"--data-dir must be an existing folder; received {args.data_dir!r}")
+    if args.data and (args.model.endswith(".keras") or _segmentation_name(args.model)):
+        checks.prepared_dataset(args.data, args.data_dir)
     if args.train_examples < args.batch_size:
         # Batches drop their remainder: a run would train on no batch at all.
         raise UserError(
@@ -289,6 +298,7 @@ def cmd_evaluate(args):
     model = _load_model(args.model)
     task = _task(model, args.task)
     _check_task_options(task, task.evaluate, model, {"data": args.data, "data_dir": args.data_dir})
+    checks.prepared_dataset(args.data, args.data_dir)
     metrics = _run(task.evaluate, model, examples=args.examples, seed=args.seed, data=args.data, data_dir=args.data_dir)
     print(json.dumps({"model": model.name, "task": task.name, **({"data": args.data} if args.data else {}), **metrics}))
     return 0

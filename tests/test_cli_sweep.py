@@ -143,6 +143,8 @@ def _invalid(f):
             (["train", "fcn8s_tiny", "--tensorboard-dir", f["blocker"]], ["--tensorboard-dir", f["blocker"]]),
             (["train", "fcn8s_tiny", "--backup-dir", os.path.join(f["blocker"], "b")], ["--backup-dir", "blocker"]),
             (["train", "fcn8s_tiny", "--data-dir", os.path.join(out, "nothing")], ["--data-dir", "nothing"]),
+            (["train", "fcn8s_tiny", "--data", "scene_parse150", "--data-dir", f["root"]],
+             ["--data", "scene_parse150", "not prepared"]),
             (["train", "deconvnet_tiny", "--image-size", "50"], ["--image-size", "50", "multiple of 16"]),
             (["train", "digits_cnn_tiny", "--image-size", "64"], ["--image-size", "64", "digits_cnn_tiny"]),
             (["train", "digits_cnn_tiny", "--data", "oxford_iiit_pet"], ["--data", "oxford_iiit_pet"]),
@@ -165,6 +167,8 @@ def _invalid(f):
             (["evaluate", "fcn8s_tiny", "--data-dir", f["blocker"]], ["--data-dir", "blocker"]),
             (["evaluate", "fcn8s_tiny", "--data", "imagenet"], ["--data", "imagenet"]),
             (["evaluate", "fcn8s_tiny", "--task", "translation"], ["--task", "translation"]),
+            (["evaluate", "fcn8s_tiny", "--data", "oxford_iiit_pet", "--data-dir", f["root"]],
+             ["--data", "oxford_iiit_pet", "not prepared"]),
         ],
         "export": [
             (["export", "fcn8s_tiny"], ["--format"]),
