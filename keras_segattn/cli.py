@@ -236,7 +236,8 @@ def cmd_train(args):
             with strategy.scope(), precision_policy(args.precision):
                 model = build_model(args.model, **overrides)
         except (TypeError, ValueError) as error:
-            raise UserError(f"--set/--num-classes: {error}" if overrides else str(error)) from None
+            given = "/".join(o for o, v in (("--set", args.set), ("--num-classes", args.num_classes)) if v)
+            raise UserError(f"{given}: {error}" if given else str(error)) from None
     task = _task(model, args.task)
     # Task-specific options: None means "not given" (a task refuses options it has no use for).
     options = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "lr_schedule": args.lr_schedule}
@@ -598,6 +599,12 @@ def cmd_demo(args):
             f"--train-examples must be at least one batch (--batch-size {args.batch_size}); received {args.train_examples}"
         )
     checks.writable_path(args.out_dir, "--out-dir", directory=True)
+    if not spec.tiny:  # the tiny models fit anywhere; a paper-size one is estimated first
+        import keras_segattn as ksa
+
+        model = ksa.build_model(args.model)
+        checks.check_memory(model, args.batch_size, model.inputs[0].shape[1] or 64, args.allow_large)
+        del model
     run_demo(
         args.model,
         saved_models_dir=os.path.join(args.out_dir, "saved_models", "demo"),
@@ -788,6 +795,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=checks.positive_float, default=570.0, help="training budget in seconds")
     p.add_argument("--out-dir", default=".", help="writes OUT_DIR/saved_models/demo and OUT_DIR/tflite/demo")
     p.add_argument("--seed", type=checks.count(0), default=0)
+    p.add_argument("--allow-large", action="store_true",
+                   help="run even when the memory estimate (see train --help) exceeds the available memory")
     p.set_defaults(func=cmd_demo)
     return parser
 

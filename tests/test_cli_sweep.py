@@ -343,3 +343,8 @@ def test_memory_estimate_refuses_then_allow_large(capsys, monkeypatch):
         cli.main(["train", "deconvnet_tiny", "--batch-size", "64", "--train-examples", "64", "--allow-large"])
     with pytest.raises(Reached):  # a small batch fits
         cli.main(["train", "deconvnet_tiny", "--batch-size", "1", "--train-examples", "64"])
+    # The demo estimates its paper-size (non-tiny) models the same way.
+    code, _, err = _error_line(["demo", "--model", "multiscale_cnn", "--batch-size", "64"], capsys)
+    assert code == 2 and err.startswith("error: --batch-size 64 needs about ") and "multiscale_cnn" in err
+    with pytest.raises(Reached):
+        cli.main(["demo", "--model", "multiscale_cnn", "--batch-size", "64", "--allow-large"])
