@@ -37,9 +37,13 @@ def test_fcn_accepts_any_size():
 
 def test_wrong_rank_at_call_time():
     model = ksa.build_model("fcn8s_tiny")
-    # Keras' own input check names both shapes.
-    with pytest.raises(ValueError, match=r"Expected shape \(None, None, None, 3\), but input has incompatible shape \(64, 64, 3\)"):
+    with pytest.raises(ValueError, match=r"fcn8s_tiny: input 'image' must be of shape \(batch, any, any, 3\) .*received shape \(64, 64, 3\)\."):
         model(np.zeros((64, 64, 3), "float32"))
+    # Keras' functional models check the rank only: one channel broadcast silently, an empty image hit a TF op.
+    with pytest.raises(ValueError, match=r"input 'image' must be of shape \(batch, any, any, 3\) .*received shape \(1, 32, 32, 1\)\."):
+        model.predict(np.zeros((1, 32, 32, 1), "float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"with no empty dimension, received shape \(1, 0, 0, 3\)\."):
+        model(np.zeros((1, 0, 0, 3), "float32"))
 
 
 def test_unknown_backbone():

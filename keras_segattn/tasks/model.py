@@ -39,6 +39,17 @@ class TaskModel(keras.Model):
         self.task_name = getattr(task, "name", task)
         self.registered_name = registered_name
 
+    def __call__(self, *args, **kwargs):
+        # Keras' functional models check the rank only (a 1-channel image broadcast
+        # silently through a 3-channel model; an empty image reached a TF op's error).
+        # Checked here, before Layer.__call__ wraps errors of call() in its own text;
+        # static shapes only, so traced graphs and exports carry no check.
+        inputs = args[0] if args else kwargs.get("inputs")
+        if inputs is not None:
+            for reference, x in _paired_inputs(self, inputs):
+                _check_input_shape(self.name, reference, x)
+        return super().__call__(*args, **kwargs)
+
     @property
     def task(self):
         """The :class:`~keras_segattn.tasks.Task` object (``None`` when unknown)."""
@@ -51,3 +62,48 @@ class TaskModel(keras.Model):
         config["task"] = self.task_name
         config["registered_name"] = self.registered_name
         return config
+
+
+def _paired_inputs(model, inputs):
+    """``(model input, given tensor)`` pairs; none where the structures do not match
+    (Keras' own structure check then speaks)."""
+    refs = model._inputs
+    if isinstance(inputs, dict):
+        struct = model._inputs_struct
+        if isinstance(struct, dict):
+            names = list(keras.tree.flatten({k: k for k in struct}))
+        else:
+            names = [ref.name for ref in refs]
+        flat = [inputs.get(name) for name in names] if all(n in inputs for n in names) else []
+    elif isinstance(inputs, (list, tuple)):
+        flat = list(keras.tree.flatten(inputs))
+    else:
+        flat = [inputs]
+    if len(flat) != len(refs):
+        return []
+    return [(ref, x) for ref, x in zip(refs, flat) if hasattr(x, "shape")]
+
+
+def _check_input_shape(model_name, reference, x):
+    """``x``'s static shape matches the model input ``reference`` where both are known
+    (rank included), and has no zero-sized dimension past the batch."""
+    from keras_segattn.validation import message
+
+    expected = tuple(reference.shape)
+    try:
+        actual = tuple(None if d is None else int(d) for d in x.shape)
+    except (TypeError, ValueError):  # unknown rank
+        return
+    if (len(actual) == len(expected) + 1 and actual[-1] == 1) or (
+        len(expected) == len(actual) + 1 and expected[-1] == 1
+    ):
+        return  # a trailing axis of 1 that Keras adds or squeezes itself
+    wrong = len(expected) != len(actual) or any(
+        e is not None and a is not None and e != a for e, a in zip(expected[1:], actual[1:])
+    )
+    if wrong or any(a == 0 for a in actual[1:]):
+        shown = "(batch, " + ", ".join("any" if e is None else str(e) for e in expected[1:]) + ")"
+        raise ValueError(
+            message(model_name, f"input {reference.name!r}", f"of shape {shown} with no empty dimension",
+                    f"shape {actual}")
+        )
