@@ -6,7 +6,13 @@ import keras
 import tensorflow as tf
 
 from keras_segattn.layers.bahdanau_attention import BahdanauAttention
-from keras_segattn.validation import check_choice, check_number, check_optional_int, check_positive_int, message
+from keras_segattn.validation import (
+    check_choice,
+    check_number,
+    check_optional_int,
+    check_positive_int,
+    message,
+)
 
 ATTENTIONS = ("soft", "hard", "none")
 HARD_INFERENCE = ("expectation", "argmax")

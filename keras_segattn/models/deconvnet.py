@@ -16,7 +16,11 @@ from keras_segattn.backbones import (
 )
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
 from keras_segattn.layers import MaxUnpooling2D
-from keras_segattn.models._common import check_backbone_weights, check_image_shape, nearest_valid_sizes
+from keras_segattn.models._common import (
+    check_backbone_weights,
+    check_image_shape,
+    nearest_valid_sizes,
+)
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import check_int_tuple, check_positive_int, hint, message
 

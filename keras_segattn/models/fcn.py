@@ -15,7 +15,13 @@ from keras_segattn.backbones.vgg16 import VGG16_WIDTHS
 from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, PadToMultiple
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_int, check_int_tuple, check_number, check_positive_int, message
+from keras_segattn.validation import (
+    check_int,
+    check_int_tuple,
+    check_number,
+    check_positive_int,
+    message,
+)
 
 __all__ = ["fcn", "fcn32s", "fcn16s", "fcn8s"]
 

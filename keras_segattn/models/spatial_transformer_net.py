@@ -44,7 +44,8 @@ TINY_LOCALIZATION = dict(
 )
 
 
-def _classifier(x, *, filters, kernels, dense_units, batch_norm, num_classes, label):
+def _check_classifier(*, filters, kernels, dense_units, batch_norm, label):
+    """The classifier's arguments, checked before anything is built."""
     filters = check_int_tuple(label, "filters", filters)
     kernels = check_int_tuple(label, "kernels", kernels)
     if len(filters) != len(kernels):
@@ -54,10 +55,17 @@ def _classifier(x, *, filters, kernels, dense_units, batch_norm, num_classes, la
         )
     dense_units = check_int(label, "dense_units", dense_units, minimum=0)
     batch_norm = check_bool(label, "batch_norm", batch_norm)
+    return filters, kernels, dense_units, batch_norm
+
+
+def _classifier(x, *, filters, kernels, dense_units, batch_norm, num_classes, label, size_argument="input_shape"):
+    filters, kernels, dense_units, batch_norm = _check_classifier(
+        filters=filters, kernels=kernels, dense_units=dense_units, batch_norm=batch_norm, label=label
+    )
     smallest = min(d for d in x.shape[1:3] if d is not None) if any(x.shape[1:3]) else None
     if smallest is not None and smallest < 2 ** len(filters):
         raise ValueError(
-            message(label, "input_shape", f"at least {2 ** len(filters)} pixels high and wide for "
+            message(label, size_argument, f"at least {2 ** len(filters)} pixels high and wide for "
                     f"{len(filters)} 2x2 poolings", f"shape {tuple(x.shape[1:])}")
         )
     for i, (f, k) in enumerate(zip(filters, kernels), start=1):
@@ -219,6 +227,7 @@ def st_cnn(
     transform = check_choice(label, "transform", transform, TRANSFORMS)
     inputs, x = _inputs(input_shape, label)
     initial_scale = check_number(label, "initial_scale", initial_scale, minimum=0, exclusive_minimum=True)
+    _check_classifier(filters=filters, kernels=kernels, dense_units=dense_units, batch_norm=batch_norm, label=label)
     size = tuple(input_shape[:2]) if output_size is None else output_size
     localization = _localization(
         localization_filters, localization_kernel, localization_units, localization_downsample, label
@@ -249,6 +258,7 @@ def st_cnn(
         batch_norm=batch_norm,
         num_classes=num_classes,
         label=label,
+        size_argument="input_shape" if output_size is None else "output_size",
     )
     return keras.Model(inputs, outputs, name=label)
 

@@ -23,7 +23,14 @@ from keras_segattn.layers import AttentionLSTMDecoder
 from keras_segattn.layers.attention_lstm_decoder import ATTENTIONS
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
-from keras_segattn.validation import check_bool, check_int, check_number, check_optional_int, check_positive_int, message
+from keras_segattn.validation import (
+    check_bool,
+    check_int,
+    check_number,
+    check_optional_int,
+    check_positive_int,
+    message,
+)
 
 __all__ = ["show_attend_tell", "CaptionSplit", "LocationChannels", "LocationMask", "PAPER", "PAPER_DEFAULTS", "TINY", "feature_grid"]
 
@@ -206,6 +213,23 @@ def show_attend_tell(
     if endpoint not in spec.strides():
         raise ValueError(message(label, "feature_endpoint", f"one of {sorted(spec.strides())}", feature_endpoint))
 
+    # Built first: its constructor checks the decoder's arguments before any weight exists.
+    decoder = AttentionLSTMDecoder(
+        units,
+        vocab_size,
+        attention=attention,
+        attention_units=attention_units,
+        doubly_stochastic=doubly_stochastic,
+        entropy_weight=entropy_weight,
+        reinforce_weight=reinforce_weight,
+        baseline_decay=baseline_decay,
+        expected_context_rate=expected_context_rate,
+        expected_context_unit=expected_context_unit,
+        hard_inference=hard_inference,
+        reward=reward,
+        seed=seed,
+        name="decoder",
+    )
     image = keras.Input(input_shape, name="image")
     caption = keras.Input((max_length + 1,), dtype="int32", name="caption")
     arch = {}
@@ -238,22 +262,6 @@ def show_attend_tell(
     ])
     decoder_ids, targets = CaptionSplit(name="caption_split")(caption)
     words = keras.layers.Embedding(vocab_size, embedding_dim, name="word_embedding")(decoder_ids)
-    decoder = AttentionLSTMDecoder(
-        units,
-        vocab_size,
-        attention=attention,
-        attention_units=attention_units,
-        doubly_stochastic=doubly_stochastic,
-        entropy_weight=entropy_weight,
-        reinforce_weight=reinforce_weight,
-        baseline_decay=baseline_decay,
-        expected_context_rate=expected_context_rate,
-        expected_context_unit=expected_context_unit,
-        hard_inference=hard_inference,
-        reward=reward,
-        seed=seed,
-        name="decoder",
-    )
     logits, alphas, _ = decoder([words, annotations, initial_state, targets])
     outputs = [
         keras.layers.Identity(name="logits", dtype="float32")(logits),
