@@ -164,6 +164,8 @@ def _check_train_args(args):
         raise UserError(f"--data-dir must be an existing folder; received {args.data_dir!r}")
     if args.data and (args.model.endswith(".keras") or _segmentation_name(args.model)):
         checks.prepared_dataset(args.data, args.data_dir)
+    if args.image_size is not None and args.image_size < 16 and args.data in (None, "synthetic"):
+        raise UserError(f"--image-size must be >= 16 for the embedded shapes data; received {args.image_size}")
     if args.train_examples < args.batch_size:
         # Batches drop their remainder: a run would train on no batch at all.
         raise UserError(
@@ -172,18 +174,21 @@ def _check_train_args(args):
         )
 
 
-def _check_image_size(model, args, spec, overrides):
+def _check_image_size(model, args, spec, overrides, scope):
     """``--image-size`` the model can take: a fixed-size registered model is rebuilt at that size (its
-    builder refuses sizes it cannot take, e.g. DeconvNet's multiples of 16); a dynamic one is traced there."""
+    builder refuses sizes it cannot take, e.g. DeconvNet's multiples of 16); a dynamic one is traced there
+    symbolically."""
     size = args.image_size
     shape = tuple(model.inputs[0].shape)
     if size is None or len(shape) != 4:
         return model
     if shape[1:3] == (size, size) or (shape[1] is None and shape[2] is None):
-        if shape[1] is None and spec is not None and "input_shape" in spec.parameters():
-            try:
-                spec.build(**{**overrides, "input_shape": (size, size, shape[3])})  # only to ask the builder
-            except ValueError as error:
+        if shape[1] is None:
+            import keras
+
+            try:  # symbolically, nothing allocated: the layers refuse sizes they cannot take
+                model.compute_output_spec(keras.KerasTensor((1, size, size, shape[3])))
+            except (ValueError, TypeError) as error:
                 raise UserError(f"--image-size {size} does not fit {model.name}: {error}") from None
         return model
     if spec is None or "input_shape" not in spec.parameters() or "input_shape" in overrides:
@@ -193,7 +198,8 @@ def _check_image_size(model, args, spec, overrides):
     from keras_segattn.registry import build_model
 
     try:
-        return build_model(args.model, **{**overrides, "input_shape": (size, size, shape[3])})
+        with scope():  # the model trained: in the strategy's scope
+            return build_model(args.model, **{**overrides, "input_shape": (size, size, shape[3])})
     except ValueError as error:
         raise UserError(f"--image-size {size} does not fit {model.name}: {error}") from None
 
@@ -242,8 +248,14 @@ def cmd_train(args):
     # Task-specific options: None means "not given" (a task refuses options it has no use for).
     options = {"data": args.data, "data_dir": args.data_dir, "image_size": args.image_size, "lr_schedule": args.lr_schedule}
     _check_task_options(task, task.train, model, options)
-    with strategy.scope(), precision_policy(args.precision):
-        model = _check_image_size(model, args, spec, overrides)
+    import contextlib
+
+    @contextlib.contextmanager
+    def scope():
+        with strategy.scope(), precision_policy(args.precision):
+            yield
+
+    model = _check_image_size(model, args, spec, overrides, scope)
     size = args.image_size or (model.inputs[0].shape[1] if len(model.inputs[0].shape) == 4 else None) or 64
     checks.check_memory(model, args.batch_size, size, args.allow_large)
     callbacks = []

@@ -125,6 +125,7 @@ def _invalid(f):
             (["train", "fcn8s_tiny", "--time-limit", "0"], ["--time-limit", "received 0"]),
             (["train", "fcn8s_tiny", "--num-classes", "0"], ["--num-classes", "received 0"]),
             (["train", "fcn8s_tiny", "--image-size", "0"], ["--image-size", "received 0"]),
+            (["train", "fcn8s_tiny", "--image-size", "8"], ["--image-size", "received 8", ">= 16"]),
             (["train", "fcn8s_tiny", "--seed", "-1"], ["--seed", "received -1"]),
             (["train", "fcn8s_tiny", "--save-freq", "0"], ["--save-freq", "received 0"]),
             (["train", "fcn8s_tiny", "--set", "widths"], ["--set", "widths"]),
