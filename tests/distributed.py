@@ -11,6 +11,16 @@ import sys
 import time
 
 CLI = [sys.executable, "-m", "keras_segattn.cli"]
+# `keras-segattn train` in one process over two logical CPU devices: with
+# --strategy mirrored, a 2-worker job's all-reduce (the same half-batch
+# gradients, summed in the same order) without the cluster.
+TWO_CPU_CLI = [
+    sys.executable, "-c",
+    "import sys, tensorflow as tf; "
+    "tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0], "
+    "[tf.config.LogicalDeviceConfiguration()] * 2); "
+    "from keras_segattn.cli import main; sys.exit(main(sys.argv[1:]))",
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A small, fast run: 32x32 images, 20 steps per epoch. No dropout: replicas
@@ -43,9 +53,9 @@ def env_for(worker=None, ports=None):
     return env
 
 
-def start(args, env, log_path):
+def start(args, env, log_path, cli=CLI):
     log = open(log_path, "w")
-    return subprocess.Popen(CLI + args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cli + args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def result_of(log_path):

@@ -54,8 +54,9 @@ def get_strategy(name: str = "auto", devices=None) -> tf.distribute.Strategy:
             several workers, mirrored when several GPUs are visible, else the
             default single-device strategy), ``"one_device"``, ``"mirrored"``,
             ``"multi_worker"`` (configured by ``TF_CONFIG``) or ``"tpu"``.
-        devices: for ``"mirrored"``: device names (default: every GPU, or the
-            CPU); for ``"one_device"``: one device name.
+        devices: for ``"mirrored"``: device names (default: every GPU, or
+            every logical CPU: one unless ``tf.config.set_logical_device_configuration``
+            made more); for ``"one_device"``: one device name.
 
     Returns:
         The strategy. For ``"multi_worker"`` the Keras ``model.fit`` fix
@@ -87,6 +88,11 @@ def get_strategy(name: str = "auto", devices=None) -> tf.distribute.Strategy:
             device = device[0]
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
+        if devices is None and not gpus:
+            # TensorFlow's own default is a single CPU replica. A process that
+            # configured several logical CPUs asked for data parallelism over
+            # them: the tests reproduce a 2-worker all-reduce in one process so.
+            devices = [device.name for device in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multi_worker":
         config = _tf_config()
