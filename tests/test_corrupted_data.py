@@ -193,3 +193,15 @@ def test_iam_ondb_truncated_xml_skipped_and_counted(tmp_path):
         lines = iam_ondb_lines(root, on_corrupt="skip", corrupt=corrupt)
     assert [text for text, _ in lines] == ["line one", "line three"]
     assert corrupt.paths == [str(bad)] and "well-formed XML" in corrupt.reasons[str(bad)]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_predict_reader_names_a_truncated_image(tmp_path, suffix):
+    from keras_segattn.tasks.segmentation import read_image
+
+    good = _image(tmp_path / f"good{suffix}")
+    assert read_image(good).shape == (32, 40, 3)
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(open(good, "rb").read()[:200])
+    with pytest.raises(ValueError, match=rf"predict: image '.*bad\{suffix}' cannot be decoded"):
+        read_image(str(bad))

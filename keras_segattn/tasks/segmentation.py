@@ -31,6 +31,8 @@ def read_image(path: str, size=None) -> np.ndarray:
             image = np.asarray(Image.open(path).convert("RGB"), dtype="float32")
         except UnidentifiedImageError:
             raise ValueError(f"predict: {path!r} is not an image file PIL can read (or a .npy array).") from None
+        except OSError as error:  # a truncated PNG/JPEG fails only when its pixels are decoded
+            raise ValueError(f"predict: image {path!r} cannot be decoded ({error}).") from None
     check_finite([image], f"predict: image {path!r}")
     if size is not None and size[0] is not None and tuple(image.shape[:2]) != tuple(size):
         import tensorflow as tf
