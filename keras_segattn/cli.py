@@ -664,7 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="keras-segattn",
         description="Segmentation and attention models (CS231n lecture 13) in Keras 3: "
-        "list, train, evaluate, export (verified), inspect, predict, demo.",
+        "list, train, evaluate, export (verified), inspect, predict, web, demo.",
+        epilog="Exit status: 0 on success; 2 on a user error (a bad option value, a missing, corrupt or "
+        "unwritable file, an option the model's task does not take, a run larger than the memory), "
+        "reported as one 'error:' line on stderr before any training starts (--debug adds the traceback).",
     )
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ log lines (hidden by default)")
     parser.add_argument("--debug", action="store_true",
