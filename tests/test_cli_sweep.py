@@ -102,6 +102,7 @@ def _invalid(f):
         "": [
             (["no_such_command"], ["no_such_command"]),
             ([], ["command"]),
+            (["list", "--no-such-option"], ["--no-such-option"]),
         ],
         "list": [
             (["list", "--family", "nope"], ["--family", "nope", "fcn"]),
