@@ -208,7 +208,13 @@ def cmd_train(args):
     _check_train_args(args)
     # The strategy comes first: multi-worker collectives must be configured
     # before TensorFlow's runtime starts.
-    from keras_segattn.training import describe_strategy, get_strategy, precision_policy
+    from keras_segattn.training import (
+        AtomicModelCheckpoint,
+        describe_strategy,
+        get_strategy,
+        precision_policy,
+        save_model_atomic,
+    )
     from keras_segattn.training.backup import _is_chief
 
     try:
@@ -263,7 +269,7 @@ def cmd_train(args):
         callbacks.append(keras.callbacks.TensorBoard(args.tensorboard_dir))
     if args.checkpoint_best:
         monitor, mode = task.monitor
-        callbacks.append(keras.callbacks.ModelCheckpoint(args.checkpoint_best, monitor=monitor, mode=mode, save_best_only=True))
+        callbacks.append(AtomicModelCheckpoint(args.checkpoint_best, monitor=monitor, mode=mode, save_best_only=True))
     start = time.perf_counter()
     model, history = _run(
         task.train,
@@ -286,7 +292,7 @@ def cmd_train(args):
     seconds = time.perf_counter() - start
     if _is_chief():
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        model.save(args.output)
+        save_model_atomic(model, args.output)
     val = {k: float(v[-1]) for k, v in history.history.items() if k.startswith("val_")}
     print(
         json.dumps(
@@ -510,7 +516,7 @@ def run_demo(
     import keras_segattn as ksa
     from keras_segattn.data import SHAPES
     from keras_segattn.export import export
-    from keras_segattn.training import evaluate_segmentation, train_segmentation
+    from keras_segattn.training import evaluate_segmentation, save_model_atomic, train_segmentation
     from keras_segattn.visualize import plot_segmentation
 
     keras.utils.set_random_seed(seed)
@@ -549,7 +555,7 @@ def run_demo(
     # An inference copy (no optimizer state): a third of the size.
     from keras_segattn.export.signature import inference_copy
 
-    inference_copy(model).save(keras_path)
+    save_model_atomic(inference_copy(model), keras_path)
     common = {"parity_samples": parity_samples}
     # The demo replaces its own earlier outputs (and only those: see export's overwrite).
     common["overwrite"] = True
