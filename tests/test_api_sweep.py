@@ -309,13 +309,16 @@ def _layer_cases(name: str) -> list[Case]:
 
 
 # Call-time inputs of built models (a few tiny ones: building costs time).
-def _call_case(name, shape, model_cache={}):  # noqa: B006 - one model per name for the whole sweep
+def _call_case(name, shape, fill=0, argument="input 'image'", shown=None, model_cache={}):  # noqa: B006
+    # model_cache: one model per name for the whole sweep.
+    dtype = "int32" if isinstance(fill, int) and argument != "input 'image'" else "float32"
+
     def run():
         if name not in model_cache:
             model_cache[name] = ksa.build_model(name)
-        return model_cache[name](np.zeros(shape, "float32"))
+        return model_cache[name](np.full(shape, fill, dtype))
 
-    return Case(f"model:{name}", "input 'image'", "call", run, shown=f"received shape {shape}")
+    return Case(f"model:{name}", argument, "call", run, shown=shown or f"received shape {shape}")
 
 
 MODEL_CALL_CASES = [
@@ -323,6 +326,10 @@ MODEL_CALL_CASES = [
     _call_case("fcn8s_tiny", (1, 0, 0, 3)),  # empty image (was "Biases must be 1D" / "Incompatible shapes")
     _call_case("fcn8s_tiny", (32, 32, 3)),  # no batch dimension
     _call_case("digits_cnn_tiny", (1, 40, 40, 1)),  # a fixed-size model at another size
+    # token ids beyond the vocabulary (was TF's "indices[0,0] = 9999 is not in [0, 246)") or
+    # negative (Keras' lookup wrapped -1 round to the last word, silently)
+    _call_case("bahdanau_nmt_tiny", (1, 2, 14), 9999, "input 'tokens'", "received 9999"),
+    _call_case("bahdanau_nmt_tiny", (1, 2, 14), -1, "input 'tokens'", "received -1"),
 ]
 
 

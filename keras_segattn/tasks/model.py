@@ -48,7 +48,23 @@ class TaskModel(keras.Model):
         if inputs is not None:
             for reference, x in _paired_inputs(self, inputs):
                 _check_input_shape(self.name, reference, x)
-        return super().__call__(*args, **kwargs)
+                _check_ids(self.name, reference, x)
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - re-raised as it is unless an id is out of range
+            explained = _index_error(self, error)
+            if explained is None:
+                raise
+            raise explained from None
+
+    def predict(self, *args, **kwargs):
+        try:
+            return super().predict(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - re-raised as it is unless an id is out of range
+            explained = _index_error(self, error)
+            if explained is None:
+                raise
+            raise explained from None
 
     @property
     def task(self):
@@ -107,3 +123,36 @@ def _check_input_shape(model_name, reference, x):
             message(model_name, f"input {reference.name!r}", f"of shape {shown} with no empty dimension",
                     f"shape {actual}")
         )
+
+
+def _index_error(model, error):
+    """A ``ValueError`` naming the model's integer input for TensorFlow's "indices[..] = 9999
+    is not in [0, 246)" (an id beyond an embedding's vocabulary, on CPU), else ``None``."""
+    import re
+
+    from keras_segattn.validation import message
+
+    found = re.search(r"indices\[[^\]]*\] = (-?\d+) is not in \[0, (\d+)\)", str(error))
+    if not found:
+        return None
+    names = [ref.name for ref in model._inputs if "int" in str(ref.dtype)] or [ref.name for ref in model._inputs]
+    argument = "input " + " or ".join(repr(n) for n in names)
+    expected = f"ids in [0, {found.group(2)}) (the vocabulary size of the embedding they index)"
+    return ValueError(message(model.name, argument, expected, int(found.group(1))))
+
+
+def _check_ids(model_name, reference, x):
+    """Concrete integer inputs (NumPy arrays, eager tensors) hold no negative id: Keras'
+    embedding lookup wraps -1 around to the last row of the vocabulary without a word."""
+    import numpy as np
+
+    from keras_segattn.validation import message
+
+    if "int" not in str(reference.dtype):
+        return
+    if not isinstance(x, np.ndarray):
+        if not hasattr(x, "numpy") or type(x).__name__ != "EagerTensor":
+            return
+        x = x.numpy()
+    if np.issubdtype(x.dtype, np.integer) and x.size and x.min() < 0:
+        raise ValueError(message(model_name, f"input {reference.name!r}", "ids >= 0", int(x.min())))
