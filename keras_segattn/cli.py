@@ -463,9 +463,6 @@ def cmd_web(args):
     return 0
 
 
-# What ``predict`` reads for each task (the default: an image file).
-_TEXT_INPUT = {"translation": "a sentence", "handwriting": "the text to write"}
-_SEED_INPUT = {"adversarial_generation"}
 _PICTURES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
@@ -474,17 +471,16 @@ def cmd_predict(args):
     model = _load_model(args.model)
     task = _task(model, args.task)
     looks_like_file = os.path.exists(args.input) or args.input.lower().endswith((".png", ".jpg", ".jpeg", ".npy"))
-    if task.name in _TEXT_INPUT and looks_like_file:
+    # What INPUT is comes from the task (Task.predict_input), so a new family needs nothing here.
+    if task.predict_input == "text" and looks_like_file:
         raise UserError(
-            f"INPUT must be {_TEXT_INPUT[task.name]} for {model.name} ({task.name}); received the file "
+            f"INPUT must be {task.predict_input_help} for {model.name} ({task.name}); received the file "
             f"{args.input!r} (images go to segmentation, classification or captioning models)"
         )
-    if task.name in _SEED_INPUT and not (args.input.isdigit() and len(args.input) < 10):
-        raise UserError(
-            f"INPUT must be an integer seed >= 0 (below 10**9) for {model.name} ({task.name}); received {args.input!r}"
-        )
-    if task.name not in _TEXT_INPUT and task.name not in _SEED_INPUT:
-        checks.existing_file(args.input, "INPUT", f"an image file (.png, .jpg, .npy) for {model.name} ({task.name})"
+    if task.predict_input == "seed" and not (args.input.isdigit() and len(args.input) < 10):
+        raise UserError(f"INPUT must be {task.predict_input_help} for {model.name} ({task.name}); received {args.input!r}")
+    if task.predict_input == "image":
+        checks.existing_file(args.input, "INPUT", f"{task.predict_input_help} for {model.name} ({task.name})"
                              + ("; sentences go to translation models" if " " in args.input else ""))
     result = _run(task.predict_file, model, args.input, args.output)
     print(json.dumps({"model": model.name, "task": task.name, **result}))

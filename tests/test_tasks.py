@@ -136,3 +136,12 @@ def test_default_data_follows_the_model_input_size():
     (images,), labels = task_of(model).data(model, "test", 3)
     assert images.shape == (3, 32, 32, 3) and labels.shape == (3, 32, 32)
     assert np.isfinite(images).all()
+
+
+def test_every_task_says_what_predict_reads():
+    kinds = {name: get_task(name).predict_input for name in list_tasks()}
+    assert set(kinds.values()) <= {"image", "text", "seed"}, kinds
+    assert kinds["translation"] == kinds["handwriting"] == "text"
+    assert kinds["adversarial_generation"] == "seed"
+    assert kinds["semantic_segmentation"] == "image"
+    assert all(get_task(name).predict_input_help for name in kinds)

@@ -29,12 +29,18 @@ class Task:
         description: one line for ``keras-segattn list`` and the README.
         monitor: ``(logged metric, "max" or "min")`` that picks the best
             checkpoint (``keras-segattn train --checkpoint-best``).
+        predict_input: what :meth:`predict_file` (``keras-segattn predict
+            INPUT``) reads: ``"image"`` (a file), ``"text"`` or ``"seed"``
+            (an integer), so the CLI can refuse the wrong kind in one line.
+        predict_input_help: the same in words, for error messages.
     """
 
     name: str = ""
     gate_metric: str = "accuracy"
     description: str = ""
     monitor: tuple = ("val_loss", "min")
+    predict_input: str = "image"
+    predict_input_help: str = "an image file (.png, .jpg, .npy)"
 
     # ------------------------------------------------------------------ data
     def data(self, model, split: str = "test", count: int = 32, seed: int = 0):

@@ -21,6 +21,8 @@ class Translation(Task):
     """
 
     name = "translation"
+    predict_input = "text"
+    predict_input_help = "a sentence"
     gate_metric = "exact_match"
     description = "packed token ids (B, 2, L) -> next-token logits (B, L, V) and alignment (B, L, L)"
 

@@ -27,6 +27,8 @@ class AdversarialGeneration(Task):
     """
 
     name = "adversarial_generation"
+    predict_input = "seed"
+    predict_input_help = "an integer seed >= 0 (below 10**9)"
     gate_metric = "mean_abs_pixel_error"
     description = "noise (B, Z) -> images (B, H, W, C) in [0, 1], trained against a discriminator (no likelihood)"
 

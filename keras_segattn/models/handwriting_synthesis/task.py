@@ -28,6 +28,8 @@ class HandwritingTask(Task):
     """
 
     name = "handwriting"
+    predict_input = "text"
+    predict_input_help = "the text to write"
     gate_metric = "nll_per_point"
     description = "[text ids (B, U), strokes (B, T+1, 3)] -> mixture density (B, T, 6M+1) and window phi (B, T, U)"
 
