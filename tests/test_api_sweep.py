@@ -21,6 +21,7 @@ import dataclasses
 import inspect
 import math
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -333,6 +334,31 @@ MODEL_CALL_CASES = [
 ]
 
 
+# Decoding options of the inference helpers (int() once turned beam_width=True into 1).
+def _translator_case(argument, value, cache={}):  # noqa: B006 - one Translator for the whole sweep
+    def run():
+        from keras_segattn.models.bahdanau_nmt import Translator
+
+        if "t" not in cache:
+            cache["t"] = Translator(ksa.build_model("bahdanau_nmt_tiny"))
+        with warnings.catch_warnings():  # the words are not in the tiny vocabulary: [UNK] is fine here
+            warnings.simplefilter("ignore")
+            return cache["t"].translate(["a b"], **{argument: value})
+
+    return Case("helper:Translator.translate", argument, value, run)
+
+
+HELPER_CASES = [
+    _translator_case(argument, value)
+    for argument, values in {
+        "beam_width": [True, 0, 2.5, "2"],
+        "length_penalty": [NAN, -1.0, "0.5"],
+        "max_steps": [0, True],
+    }.items()
+    for value in values
+]
+
+
 # ----------------------------------------------------------------- valid but unusual
 def _expect_name(model, name):
     assert model.name == name, model.name
@@ -437,7 +463,7 @@ LAYER_NAMES = [n for n in layers.__all__ if isinstance(getattr(layers, n), type)
 def sweep():
     keras.backend.clear_session()
     cases = [c for n in MODEL_NAMES for c in _model_cases(n)] + [c for n in LAYER_NAMES for c in _layer_cases(n)]
-    cases += MODEL_CALL_CASES + VALID_MODEL_CASES + VALID_LAYER_CASES
+    cases += MODEL_CALL_CASES + HELPER_CASES + VALID_MODEL_CASES + VALID_LAYER_CASES
     start = time.perf_counter()
     outcomes = [_run(c) for c in cases]
     return outcomes, time.perf_counter() - start
@@ -477,9 +503,10 @@ def test_valid_unusual_inputs_are_accepted(sweep):
 
 def test_invalid_arguments_fail_before_any_weight(sweep):
     # An invalid argument fails in the builder's or the layer's constructor checks,
-    # before any weight is created (call-time cases build their model first).
+    # before any weight is created (call-time and helper cases build their model first).
     late = [f"{o.case.id}: {o.weights_built} weights first" for o in sweep[0]
-            if not o.case.valid and o.case.value != "call" and o.weights_built]
+            if not o.case.valid and o.case.value != "call" and not o.case.entry.startswith("helper:")
+            and o.weights_built]
     assert not late, "invalid arguments refused only after weights were built:\n" + "\n".join(late)
 
 
@@ -491,6 +518,7 @@ def test_sweep_summary(sweep):
         "entry points covered": len(entries),
         "models": len({e for e in entries if e.startswith("model:")}),
         "layers": len({e for e in entries if e.startswith("layer:")}),
+        "helpers": len({e for e in entries if e.startswith("helper:")}),
         "unclear": len(_failures(outcomes, "unclear")),
         "silently accepted": len(_failures(outcomes, "silent")),
         "wrongly rejected": len(_failures(outcomes, "rejected")),

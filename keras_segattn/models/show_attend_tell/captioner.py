@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_segattn.models.bahdanau_nmt.beam_search import beam_search
 from keras_segattn.models.bahdanau_nmt.inference import _NamedOutput
 from keras_segattn.models.show_attend_tell.model import LocationMask, feature_grid
-from keras_segattn.validation import message
+from keras_segattn.validation import check_number, check_positive_int, message
 
 __all__ = ["Captioner", "Caption", "captioner_models"]
 
@@ -149,7 +149,9 @@ class Captioner:
     def decode(self, images, *, beam_width=1, length_penalty=0.0):
         """Token ids and attention as NumPy: ``tokens (N, T)``, ``alignment (N, T, L)``, ``score``, ``length``."""
         images = self.check_images(images)
-        key = (int(beam_width), float(length_penalty))
+        # Checked before int()/float(), which would turn beam_width=True into 1 and 2.5 into 2.
+        key = (check_positive_int("decode", "beam_width", beam_width),
+               check_number("decode", "length_penalty", length_penalty, minimum=0))
         if key not in self._decoders:
             self._decoders[key] = tf.function(
                 lambda x: beam_search(
