@@ -150,9 +150,9 @@ class Translator:
                 f"decode_ids: source_ids must have shape (batch, {self.max_length}), received {source_ids.shape}."
             )
         # Checked before int()/float() below, which would turn beam_width=True into 1 and 2.5 into 2.
-        beam_width = check_positive_int("decode_ids", "beam_width", beam_width)
-        length_penalty = check_number("decode_ids", "length_penalty", length_penalty, minimum=0)
-        max_steps = check_optional_int("decode_ids", "max_steps", max_steps, minimum=1)
+        beam_width = check_positive_int("beam_search", "beam_width", beam_width)
+        length_penalty = check_number("beam_search", "length_penalty", length_penalty, minimum=0)
+        max_steps = check_optional_int("beam_search", "max_steps", max_steps, minimum=1)
         batch_size = check_positive_int("decode_ids", "batch_size", batch_size)
         key = (int(beam_width), float(length_penalty), int(max_steps or self.max_length))
         if key not in self._compiled:

@@ -150,8 +150,8 @@ class Captioner:
         """Token ids and attention as NumPy: ``tokens (N, T)``, ``alignment (N, T, L)``, ``score``, ``length``."""
         images = self.check_images(images)
         # Checked before int()/float(), which would turn beam_width=True into 1 and 2.5 into 2.
-        key = (check_positive_int("decode", "beam_width", beam_width),
-               check_number("decode", "length_penalty", length_penalty, minimum=0))
+        key = (check_positive_int("beam_search", "beam_width", beam_width),
+               check_number("beam_search", "length_penalty", length_penalty, minimum=0))
         if key not in self._decoders:
             self._decoders[key] = tf.function(
                 lambda x: beam_search(
