@@ -145,11 +145,13 @@ def _save_freq(value: str):
     return steps
 
 
-def _segmentation_name(name) -> bool:
+def _trains_on_named_data(name) -> bool:
+    """Whether the registered model ``name``'s task trains on ``--data`` (asked of the task, not its name)."""
     from keras_segattn.registry import find_spec
+    from keras_segattn.tasks import get_task
 
     spec = find_spec(name)
-    return spec is not None and spec.task == "semantic_segmentation"
+    return spec is not None and _accepts(get_task(spec.task).train, "data")
 
 
 def _check_train_args(args):
@@ -162,7 +164,7 @@ def _check_train_args(args):
             checks.writable_path(folder, option, directory=True)
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise UserError(f"--data-dir must be an existing folder; received {args.data_dir!r}")
-    if args.data and (args.model.endswith(".keras") or _segmentation_name(args.model)):
+    if args.data and (args.model.endswith(".keras") or _trains_on_named_data(args.model)):
         checks.prepared_dataset(args.data, args.data_dir)
     if args.image_size is not None and args.image_size < 16 and args.data in (None, "synthetic"):
         raise UserError(f"--image-size must be >= 16 for the embedded shapes data; received {args.image_size}")
@@ -606,7 +608,9 @@ def cmd_demo(args):
         spec = get_spec(args.model)
     except ValueError as error:
         raise UserError(f"--model: {error}") from None
-    if spec.task != "semantic_segmentation":
+    from keras_segattn.tasks import SemanticSegmentation, get_task
+
+    if not isinstance(get_task(spec.task), SemanticSegmentation):  # the demo's recipe, data and plots are segmentation's
         raise UserError(f"--model must be a segmentation model (the demo trains on shapes); received {args.model!r} ({spec.task})")
     if args.train_examples < args.batch_size:
         raise UserError(

@@ -145,3 +145,20 @@ def test_every_task_says_what_predict_reads():
     assert kinds["adversarial_generation"] == "seed"
     assert kinds["semantic_segmentation"] == "image"
     assert all(get_task(name).predict_input_help for name in kinds)
+
+
+def test_every_task_refuses_a_learning_rate_that_cannot_train():
+    from keras_segattn.registry import get_spec, list_models
+
+    first_tiny = {}
+    for name in list_models():
+        spec = get_spec(name)
+        if spec.tiny and spec.builder.__module__.startswith("keras_segattn."):  # not a test's toy
+            first_tiny.setdefault(spec.task, name)
+    assert set(first_tiny) == {t for t in list_tasks() if type(get_task(t)).__module__.startswith("keras_segattn.")}
+    for task, name in first_tiny.items():
+        model = ksa.build_model(name)
+        for bad in (float("nan"), float("inf"), 0.0, -1e-3):
+            with pytest.raises(ValueError, match=rf"learning_rate must be a finite number > 0, received {bad!r}"):
+                get_task(task).compile(model, learning_rate=bad)
+        assert get_task(task).compile(model, learning_rate=1e-3) is model

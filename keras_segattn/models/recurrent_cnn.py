@@ -174,6 +174,9 @@ def compile_deep_supervision(
         raise ValueError(message("compile_deep_supervision", "model", "a model with outputs", model))
     weights = check_loss_weights(loss_weights, len(outputs))
     num_classes = int(outputs[-1].shape[-1])
+    from keras_segattn.training.schedules import check_learning_rate
+
+    learning_rate = check_learning_rate("compile", learning_rate)
     schedule = learning_rate_schedule("cosine", learning_rate, total_steps) if total_steps else learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),

@@ -29,6 +29,9 @@ def compile_classification(
         >>> model.loss.name
         'sparse_categorical_crossentropy'
     """
+    from keras_segattn.training.schedules import check_learning_rate
+
+    learning_rate = check_learning_rate("compile", learning_rate)
     schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),

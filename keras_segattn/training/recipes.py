@@ -37,6 +37,9 @@ def compile_segmentation(
         >>> [m.name for m in model.metrics]
         ['loss', 'compile_metrics']
     """
+    from keras_segattn.training.schedules import check_learning_rate
+
+    learning_rate = check_learning_rate("compile", learning_rate)
     schedule = learning_rate_schedule(lr_schedule, learning_rate, total_steps) if total_steps else learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),

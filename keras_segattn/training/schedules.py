@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import keras
 
-from keras_segattn.validation import check_choice, check_positive_int
+from keras_segattn.validation import check_choice, check_number, check_positive_int
 
 SCHEDULES = ("cosine", "poly", "step", "constant")
+
+
+def check_learning_rate(where: str, learning_rate):
+    """``learning_rate`` as a finite float > 0, or a Keras schedule object unchanged.
+
+    A NaN or negative rate would train without an error (the weights become
+    NaN, or climb the loss), so every recipe checks it before compiling.
+    """
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return learning_rate
+    return float(check_number(where, "learning_rate", learning_rate, minimum=0, exclusive_minimum=True))
 
 
 def learning_rate_schedule(name: str, learning_rate: float, total_steps: int, warmup_steps: int | None = None):
@@ -26,6 +37,7 @@ def learning_rate_schedule(name: str, learning_rate: float, total_steps: int, wa
         [0.1, 0.01, 0.001]
     """
     check_choice("learning_rate_schedule", "name", name, SCHEDULES)
+    learning_rate = check_learning_rate("learning_rate_schedule", learning_rate)
     total_steps = check_positive_int("learning_rate_schedule", "total_steps", total_steps)
     if name == "constant":
         return learning_rate

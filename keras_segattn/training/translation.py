@@ -76,6 +76,9 @@ def compile_translation(model, *, learning_rate=2e-3, clipnorm=1.0, jit_compile=
         >>> model.loss[1] is None
         True
     """
+    from keras_segattn.training.schedules import check_learning_rate
+
+    learning_rate = check_learning_rate("compile_translation", learning_rate)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
         loss=[translation_loss(), None],

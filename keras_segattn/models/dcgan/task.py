@@ -63,6 +63,9 @@ class AdversarialGeneration(Task):
         import keras
 
         from keras_segattn.training.recipes import warmup_cosine
+        from keras_segattn.training.schedules import check_learning_rate
+
+        learning_rate = check_learning_rate("compile", learning_rate)
 
         def adam():
             schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate

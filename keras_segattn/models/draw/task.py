@@ -56,8 +56,10 @@ class ImageGeneration(Task):
         import keras
 
         from keras_segattn.training.recipes import warmup_cosine
+        from keras_segattn.training.schedules import check_learning_rate
         from keras_segattn.training.variational import BernoulliNLL
 
+        learning_rate = check_learning_rate("compile", learning_rate)
         schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate
         model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=10.0), loss=[BernoulliNLL(), None],
                       jit_compile=jit_compile)

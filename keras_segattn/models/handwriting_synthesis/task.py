@@ -80,7 +80,9 @@ class HandwritingTask(Task):
 
         from keras_segattn.training.mixture_density import MixtureDensityLoss
         from keras_segattn.training.recipes import warmup_cosine
+        from keras_segattn.training.schedules import check_learning_rate
 
+        learning_rate = check_learning_rate("compile", learning_rate)
         schedule = warmup_cosine(learning_rate, total_steps) if total_steps else learning_rate
         conditional = model.get_layer("synthesis").conditional
         model.compile(
