@@ -183,7 +183,8 @@ def caption_vocabulary(texts, *, max_tokens: int = 10000) -> list[str]:
     layer.adapt(texts)
     words = [str(word) for word in layer.get_vocabulary()[2:]]  # plain str, not np.str_
     if not words:
-        raise ValueError(message(where, "texts", "captions holding at least one word", "no words"))
+        shown = texts if isinstance(texts, (list, tuple)) and len(texts) <= 3 else f"{len(texts)} texts without a word"
+        raise ValueError(message(where, "texts", "captions holding at least one word", shown))
     return [START_TOKEN, END_TOKEN, *words]
 
 
@@ -270,7 +271,10 @@ def encode_captions(texts, *, vocabulary, max_length: int):
     max_length = check_positive_int(where, "max_length", max_length)
     if not isinstance(vocabulary, keras.layers.TextVectorization):
         vocabulary = caption_vectorizer(_check_vocabulary(where, vocabulary))
-    texts = tf.convert_to_tensor(texts, tf.string)
+    try:
+        texts = tf.convert_to_tensor(texts, tf.string)
+    except (TypeError, ValueError):
+        raise ValueError(message(where, "texts", "a string or a 1-D list of strings", texts)) from None
     if texts.shape.rank == 0:
         return _encode(vocabulary, texts[None], max_length)[0]
     if texts.shape.rank != 1:
@@ -378,7 +382,7 @@ def captioning_pipeline(
     max_length = check_positive_int(where, "max_length", max_length)
     batch_size = check_positive_int(where, "batch_size", batch_size)
     shuffle = check_optional_int(where, "shuffle", shuffle, minimum=1)
-    seed = check_int(where, "seed", seed)
+    seed = check_int(where, "seed", seed, minimum=0)
     all_captions = check_bool(where, "all_captions", all_captions)
     vectorizer = caption_vectorizer(_check_vocabulary(where, vocabulary))
 

@@ -41,8 +41,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_segattn.validation import (
+    check_bool,
     check_choice,
     check_int,
+    check_number,
     check_optional_int,
     check_positive_int,
     hint,
@@ -148,6 +150,11 @@ def render_distorted_digit(
     (``family="cluttered"``).
     """
     _check_family(family)
+    where = "render_distorted_digit"
+    check_optional_int(where, "image_size", image_size, minimum=8)
+    check_number(where, "digit_size", digit_size, minimum=0, exclusive_minimum=True)
+    check_int(where, "clutter_pieces", clutter_pieces, minimum=0)
+    check_int(where, "clutter_size", clutter_size, minimum=1)
     size = image_size or CANVAS_SIZES[family]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     center = (size - 1) / 2.0
@@ -205,7 +212,7 @@ def _check(split, num_examples, image_size, num_classes, channels):
         check_optional_int(where, "image_size", image_size, minimum=16)
     with hint("The labels are the digits 0..num_classes-1."):
         check_int(where, "num_classes", num_classes, minimum=2, maximum=10)
-    if channels not in (1, 3):  # `in`, not check_choice: 1.0 and NumPy ints stay accepted
+    if isinstance(channels, bool) or channels not in (1, 3):  # `in`, not check_choice: 1.0 and NumPy ints stay accepted
         raise ValueError(message(where, "channels", "1 (grey) or 3 (grey repeated as RGB)", channels))
 
 
@@ -239,6 +246,8 @@ def distorted_digits_arrays(
     pool, pool_labels = digit_pool(split, num_classes)
     images = np.empty((num_examples, size, size, 1), np.uint8)
     labels = np.empty((num_examples,), np.int32)
+    check_int("distorted_digits", "seed", seed, minimum=0)
+    check_int("distorted_digits", "start", start, minimum=0)
     for i in range(num_examples):
         rng = np.random.default_rng([seed, SPLITS[split], start + i])
         k = int(rng.integers(len(pool)))
@@ -290,6 +299,8 @@ def distorted_digits(
         seed=seed,
         **render_kwargs,
     )
+    check_bool("distorted_digits", "shuffle", shuffle)
+    check_bool("distorted_digits", "repeat", repeat)
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)

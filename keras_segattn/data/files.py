@@ -202,12 +202,12 @@ def _segmentation_files(where, images, masks, image_size, on_corrupt, corrupt, s
         image_size = check_int_pair(where, "image_size", image_size)
     images = [os.fspath(p) for p in (images if not isinstance(images, (str, os.PathLike)) else [images])]
     masks = [os.fspath(p) for p in (masks if not isinstance(masks, (str, os.PathLike)) else [masks])]
+    if not images:
+        raise ValueError(message(where, "images", "at least one image path", images))
     if len(images) != len(masks):
         raise ValueError(
             message(where, "masks", f"one path per image ({len(images)} images)", f"shape ({len(masks)},)")
         )
-    if not images:
-        raise ValueError(message(where, "images", "at least one image path", images))
     corrupt = CorruptFiles() if corrupt is None else corrupt
     start = corrupt.count - skipped_before  # this dataset's entries in a shared counter
     skip = on_corrupt == "skip"
@@ -291,6 +291,8 @@ def segmentation_from_directory(
     """
     where = "segmentation_from_directory"
     check_choice(where, "on_corrupt", on_corrupt, ON_CORRUPT)
+    if image_size is not None:
+        check_int_pair(where, "image_size", image_size)
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     for argument, folder in (("image_dir", image_dir), ("mask_dir", mask_dir)):
         if not folder.is_dir():

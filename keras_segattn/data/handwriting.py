@@ -205,6 +205,8 @@ def handwriting_arrays(split: str = "train", count: int = 256, *, max_letters: i
     )
     if max_points is not None:
         max_points = check_int(where, "max_points", max_points, minimum=8)
+    check_int(where, "seed", seed, minimum=0)
+    check_int(where, "start", start, minimum=0)
     texts, samples, dropped, index = [], [], 0, start
     while len(samples) < count:
         rng = np.random.default_rng([seed, SPLITS[split], index])

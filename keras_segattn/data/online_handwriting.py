@@ -74,9 +74,12 @@ _TEXT_FILE = "an IAM-OnDB transcription file (ascii/<a01>/<a01-000>/<a01-000u>.t
 
 def _existing_file(where, path, expected):
     try:
-        path = Path(os.fspath(path))
+        text = os.fspath(path)
     except TypeError:
         raise ValueError(message(where, "path", "a str or os.PathLike naming " + expected, path)) from None
+    if not text:
+        raise ValueError(message(where, "path", "a str or os.PathLike naming " + expected, path))
+    path = Path(text)
     if not path.is_file():
         raise FileNotFoundError(message(where, "path", "an existing file, " + expected, str(path)))
     return path
@@ -375,9 +378,9 @@ def iam_ondb_lines(
         >>> folder.cleanup()
     """
     where = "iam_ondb_lines"
-    root = _check_root(where, root)
     max_lines = check_optional_int(where, "max_lines", max_lines, minimum=1)
     check_choice(where, "on_corrupt", on_corrupt, ON_CORRUPT)
+    root = _check_root(where, root)
     corrupt = CorruptFiles() if corrupt is None else corrupt
     found_before = corrupt.count
     stroke_root, text_root = root / "lineStrokes", root / "ascii"

@@ -45,7 +45,13 @@ def oxford_iiit_pet(
     """
     import tensorflow_datasets as tfds
 
-    height, width = image_size
+    from keras_segattn.validation import check_bool, check_int_pair, message
+
+    if not (isinstance(split, str) and split.split("[")[0] in ("train", "test")):
+        raise ValueError(message("oxford_iiit_pet", "split", "'train' or 'test' (tfds slicing such as "
+                                 "'test[:50%]' works)", split))
+    height, width = check_int_pair("oxford_iiit_pet", "image_size", image_size)
+    check_bool("oxford_iiit_pet", "download", download)
     ds = tfds.load("oxford_iiit_pet", split=split, data_dir=data_dir, download=download)
 
     def convert(example):

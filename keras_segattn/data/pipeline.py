@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_segattn.validation import check_positive_int
+from keras_segattn.validation import (
+    check_bool,
+    check_int,
+    check_optional_int,
+    check_positive_int,
+    message,
+)
 
 VOID_LABEL = 255
+
+
+def _check_stream_arguments(where, dataset, *, num_classes, void_label, shuffle_buffer, seed):
+    """The arguments segmentation_pipeline and segmentation_stream share, checked before any work."""
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(message(where, "dataset", "a tf.data.Dataset of (image, label) pairs", dataset))
+    check_optional_int(where, "num_classes", num_classes, minimum=1)
+    check_optional_int(where, "void_label", void_label)
+    check_positive_int(where, "shuffle_buffer", shuffle_buffer)
+    check_int(where, "seed", seed, minimum=0)
 
 
 def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
@@ -19,6 +35,7 @@ def check_labels(num_classes: int, void_label: int | None = VOID_LABEL):
     ``MaxPooling2D``) silently drop it, so the loss would never show it.
     """
     num_classes = check_positive_int("check_labels", "num_classes", num_classes)
+    void_label = check_optional_int("check_labels", "void_label", void_label)
 
     def fn(image, label):
         label_i = tf.cast(label, tf.int32)
@@ -93,7 +110,11 @@ def segmentation_pipeline(
         [(4, 64, 64, 3), (4, 64, 64)]
     """
     batch_size = check_positive_int("segmentation_pipeline", "batch_size", batch_size)
-    augment = training if augment is None else augment
+    _check_stream_arguments("segmentation_pipeline", dataset, num_classes=num_classes, void_label=void_label,
+                            shuffle_buffer=shuffle_buffer, seed=seed)
+    training = check_bool("segmentation_pipeline", "training", training)
+    augment = training if augment is None else check_bool("segmentation_pipeline", "augment", augment)
+    cache = check_bool("segmentation_pipeline", "cache", cache)
     ds = dataset
     if num_classes is not None:
         ds = ds.map(check_labels(num_classes, void_label), num_parallel_calls=tf.data.AUTOTUNE)
@@ -139,6 +160,11 @@ def segmentation_stream(
         (4, True)
     """
     batch_size = check_positive_int("segmentation_stream", "batch_size", batch_size)
+    epochs = check_positive_int("segmentation_stream", "epochs", epochs)
+    start_step = check_int("segmentation_stream", "start_step", start_step, minimum=0)
+    augment = check_bool("segmentation_stream", "augment", augment)
+    _check_stream_arguments("segmentation_stream", dataset, num_classes=num_classes, void_label=void_label,
+                            shuffle_buffer=shuffle_buffer, seed=seed)
     base = dataset
     if num_classes is not None:
         base = base.map(check_labels(num_classes, void_label), num_parallel_calls=tf.data.AUTOTUNE)

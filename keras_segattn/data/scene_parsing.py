@@ -23,7 +23,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from keras_segattn.data.pipeline import VOID_LABEL, segmentation_pipeline
-from keras_segattn.validation import check_int, check_positive_int, message
+from keras_segattn.validation import check_bool, check_int, check_positive_int, message
 
 __all__ = ["SCENE_PARSE150_CLASSES", "scene_parse150", "scene_parsing_pipeline"]
 
@@ -50,6 +50,8 @@ def _image_size(image_size, where):
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     try:
+        if isinstance(image_size, (str, bytes)):
+            raise TypeError
         height, width = image_size
     except (TypeError, ValueError):
         raise ValueError(message(where, "image_size", "an int or a (height, width) pair of positive ints", image_size)) from None
@@ -97,6 +99,7 @@ def scene_parse150(
         ((64, 64, 3), 'float32', (64, 64), 'int32')
     """
     (height, width), num_classes = _checked("scene_parse150", split, image_size, num_classes)
+    check_bool("scene_parse150", "download", download)
     import tensorflow_datasets as tfds
 
     ds = tfds.load("scene_parse150", split=split, data_dir=data_dir, download=download)
@@ -151,7 +154,10 @@ def scene_parsing_pipeline(
     """
     size, num_classes = _checked("scene_parsing_pipeline", split, image_size, num_classes)
     batch_size = check_positive_int("scene_parsing_pipeline", "batch_size", batch_size)
-    training = split.startswith("train") if training is None else bool(training)
+    training = split.startswith("train") if training is None else check_bool("scene_parsing_pipeline", "training", training)
+    check_int("scene_parsing_pipeline", "seed", seed, minimum=0)
+    check_bool("scene_parsing_pipeline", "cache", cache)
+    check_bool("scene_parsing_pipeline", "download", download)
     ds = scene_parse150(split, image_size=size, num_classes=num_classes, data_dir=data_dir, download=download)
     return segmentation_pipeline(
         ds, batch_size, training=training, num_classes=num_classes, augment=training and size[0] == size[1],

@@ -197,6 +197,8 @@ def shape_captions_arrays(split: str = "train", count: int = 1000, *, grid: int 
     captions = np.empty((count, max_length + 1), np.int32)
     boxes = np.empty((count, max_length, 4), np.int32)
     words = []
+    check_int("shape_captions", "seed", seed, minimum=0)
+    check_int("shape_captions", "start", start, minimum=0)
     for i in range(count):
         rng = np.random.default_rng([seed, SPLITS[split], start + i])
         images[i], caption, objects = render_caption_example(rng, grid=grid, cell=cell, distractors=distractors)

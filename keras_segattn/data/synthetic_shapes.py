@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.validation import check_choice, check_int, check_positive_int, hint
+from keras_segattn.validation import check_choice, check_int, check_number, check_positive_int, hint
 
 __all__ = ["SHAPES", "SPLITS", "render_example", "synthetic_shapes_arrays", "synthetic_shapes"]
 
@@ -100,6 +100,15 @@ def render_example(
     min_contrast: float = 60.0,
 ):
     """One ``(image uint8 (S, S, 3), label uint8 (S, S))`` example from ``rng``."""
+    where = "render_example"
+    check_int(where, "image_size", image_size, minimum=1)
+    check_int(where, "num_classes", num_classes, minimum=2, maximum=len(SHAPES) + 1)
+    check_int(where, "min_objects", min_objects, minimum=0)
+    check_int(where, "max_objects", max_objects, minimum=max(1, min_objects))
+    check_int(where, "min_size", min_size, minimum=1)
+    check_int(where, "max_size", max_size, minimum=min_size)
+    check_number(where, "noise", noise, minimum=0)
+    check_number(where, "min_contrast", min_contrast, minimum=0)
     yy, xx = np.mgrid[0:image_size, 0:image_size].astype(np.float32) + 0.5
     image = _background(rng, image_size)
     label = np.zeros((image_size, image_size), np.uint8)
@@ -158,6 +167,8 @@ def synthetic_shapes_arrays(
     _check(split, num_examples, image_size, num_classes)
     images = np.empty((num_examples, image_size, image_size, 3), np.uint8)
     labels = np.empty((num_examples, image_size, image_size), np.uint8)
+    check_int("synthetic_shapes", "seed", seed, minimum=0)
+    check_int("synthetic_shapes", "start", start, minimum=0)
     for i in range(num_examples):
         rng = np.random.default_rng([seed, SPLITS[split], start + i])
         images[i], labels[i] = render_example(

@@ -457,6 +457,11 @@ def spanish_english_pairs(
     kinds = _check_kinds(kinds)
     num_examples = check_int("spanish_english_pairs", "num_examples", num_examples, minimum=0)
     pairs = []
+    check_int("spanish_english_pairs", "seed", seed, minimum=0)
+    check_int("spanish_english_pairs", "start", start, minimum=0)
+    if max_length is not None:
+        # The shortest examples have one source and one target token (+ [end]).
+        check_int("spanish_english_pairs", "max_length", max_length, minimum=2)
     for i in range(num_examples):
         index = start + i
         rng = np.random.default_rng([seed, SPLITS[split], index])
@@ -529,6 +534,14 @@ def text_vectorizer(vocabulary, max_length: int | None = None, name: str | None 
 
     With ``max_length`` the output is padded/truncated to that many ids.
     """
+    from keras_segattn.validation import check_optional_int
+
+    check_optional_int("text_vectorizer", "max_length", max_length, minimum=1)
+    if isinstance(vocabulary, (str, bytes)) or not hasattr(vocabulary, "__iter__"):
+        raise ValueError(message("text_vectorizer", "vocabulary", "a non-empty list of tokens", vocabulary))
+    vocabulary = list(vocabulary)
+    if not vocabulary:
+        raise ValueError(message("text_vectorizer", "vocabulary", "a non-empty list of tokens", vocabulary))
     return keras.layers.TextVectorization(
         standardize=standardize,
         split="whitespace",
@@ -595,6 +608,7 @@ def spanish_english_arrays(
         >>> inputs.shape, labels.shape, len(pairs)
         ((4, 2, 14), (4, 14), 4)
     """
+    check_int("spanish_english_arrays", "max_length", max_length, minimum=2)  # the arrays' width: not None
     pairs = spanish_english_pairs(split, num_examples, seed=seed, kinds=kinds, max_length=max_length, start=start)
     source_vocab, target_vocab = translation_vocabulary()
     inputs, labels = encode_pairs(
@@ -617,6 +631,11 @@ def spanish_english(
 
 
 # ------------------------------------------------------------- tfds (TED talks)
+# The configs of tensorflow_datasets' ted_hrlr_translate.
+TED_LANGUAGE_PAIRS = ("az_to_en", "aztr_to_en", "be_to_en", "beru_to_en", "es_to_pt", "fr_to_pt", "gl_to_en",
+                      "glpt_to_en", "he_to_pt", "it_to_pt", "pt_to_en", "ru_to_en", "ru_to_pt", "tr_to_en")
+
+
 def ted_hrlr_translate(
     split: str = "train",
     *,
@@ -634,9 +653,16 @@ def ted_hrlr_translate(
     """
     import tensorflow_datasets as tfds
 
-    if not isinstance(language_pair, str) or "_to_" not in language_pair:
+    if language_pair not in TED_LANGUAGE_PAIRS:
         expected = "a ted_hrlr_translate config such as 'pt_to_en'"
-        raise ValueError(message("ted_hrlr_translate", "language_pair", expected, language_pair))
+        raise ValueError(f"{message('ted_hrlr_translate', 'language_pair', expected, language_pair)} "
+                         f"The configs: {', '.join(TED_LANGUAGE_PAIRS)}.")
+    if not (isinstance(split, str) and split.split("[")[0] in ("train", "validation", "test")):
+        raise ValueError(message("ted_hrlr_translate", "split", "'train', 'validation' or 'test' (tfds slicing "
+                                 "such as 'train[:10%]' works)", split))
+    from keras_segattn.validation import check_bool
+
+    check_bool("ted_hrlr_translate", "download", download)
     return tfds.load(
         f"ted_hrlr_translate/{language_pair}",
         split=split,
@@ -661,6 +687,18 @@ def translation_pipeline(
     ``max_length - 1`` are dropped (``drop_long=True``, the usual NMT practice;
     RNNsearch-50 trained on sentences of up to 50 words) or truncated.
     """
+    from keras_segattn.validation import check_bool, check_positive_int
+
+    where = "translation_pipeline"
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(message(where, "dataset", "a tf.data.Dataset of (source, target) strings", dataset))
+    for argument, vectorizer in (("source_vectorizer", source_vectorizer), ("target_vectorizer", target_vectorizer)):
+        if not isinstance(vectorizer, keras.layers.TextVectorization):
+            raise ValueError(message(where, argument, "a keras.layers.TextVectorization (text_vectorizer makes one)",
+                                     vectorizer))
+    max_length = check_positive_int(where, "max_length", max_length)
+    batch_size = check_positive_int(where, "batch_size", batch_size)
+    drop_long = check_bool(where, "drop_long", drop_long)
 
     def encode(source, target):
         src = source_vectorizer(source[None])[0]

@@ -27,10 +27,16 @@ import keras
 import numpy as np
 
 from keras_segattn.export import publish, signature
-from keras_segattn.export.formats import backend, backend_for_path
+from keras_segattn.export.formats import BACKENDS, FORMATS, backend, backend_for_path
 from keras_segattn.export.parity import FLOAT_TOLERANCE, ParityError, compare_float
 from keras_segattn.export.support import check_supported
-from keras_segattn.validation import check_positive_int
+from keras_segattn.validation import (
+    check_bool,
+    check_int_pair,
+    check_number,
+    check_positive_int,
+    message,
+)
 
 __all__ = ["export", "verify_artifact", "inspect_artifact", "read_manifest", "summarize", "has_switches"]
 
@@ -86,6 +92,8 @@ def has_switches(model) -> bool:
     """Whether ``model`` (or a nested model) records argmax pooling switches."""
     from keras_segattn.layers import MaxPoolingWithArgmax2D
 
+    if not isinstance(model, keras.Model):
+        raise ValueError(message("has_switches", "model", "a keras.Model", model))
     return any(
         isinstance(layer, MaxPoolingWithArgmax2D) or (isinstance(layer, keras.Model) and has_switches(layer))
         for layer in model.layers
@@ -150,10 +158,69 @@ def _task_data(task, model, split, count, argument):
         ) from None
 
 
+def _format_for_path(path, format):
+    """``format``, or the one ``path``'s suffix names when ``format`` is None; a contradiction is refused."""
+    if format is not None and format not in FORMATS:
+        return format  # backend() refuses it with the list of formats
+    if not isinstance(path, (str, os.PathLike)):
+        return format or "savedmodel"  # publish.normalize refuses the path
+    suffix = os.path.splitext(os.path.basename(os.fspath(path).rstrip("/" + os.sep)))[1].lower()
+    by_suffix = {b.suffix: name for name, b in BACKENDS.items() if b.suffix}
+    inferred = by_suffix.get(suffix, "savedmodel" if not suffix else None)
+    if format is None:
+        if inferred is None:
+            raise ValueError(message(
+                "export", "path", f"a {' or '.join(by_suffix)} file or a folder without a suffix (a SavedModel) when "
+                "format is None (or pass format=...)", os.fspath(path)))
+        return inferred
+    if format == "savedmodel" and suffix in by_suffix:
+        raise ValueError(message(
+            "export", "path", f"a folder without a {suffix} suffix for format='savedmodel' (or pass "
+            f"format={by_suffix[suffix]!r})", os.fspath(path)))
+    return format
+
+
+def _checked_input_size(model, input_size, format):
+    """``input_size`` as ``(H, W)``: TFLite only, and only where the model's own size is dynamic or equal."""
+    size = check_int_pair("export", "input_size", input_size)
+    if format != "tflite":
+        raise ValueError(message(
+            "export", "input_size", f"None for format={format!r} (it keeps dynamic sizes; input_size fixes the "
+            "size of a TFLite artifact)", input_size))
+    for t in model.inputs:
+        shape = tuple(t.shape)
+        if len(shape) == 4:
+            fixed = tuple(shape[1:3])
+            if any(d is not None and d != s for d, s in zip(fixed, size)):
+                raise ValueError(message(
+                    "export", "input_size", f"None or {fixed} for model {model.name!r} (its input size is fixed)",
+                    input_size))
+    return size
+
+
+def _at_input_size(inputs, labels, size, embedded, argument="parity_data"):
+    """Images (4-D float arrays) at ``size``: embedded data is resized (labels by nearest neighbour),
+    user data of another size is refused."""
+    import tensorflow as tf
+
+    out = []
+    for x in inputs:
+        if x.ndim == 4 and tuple(x.shape[1:3]) != size:
+            if not embedded:
+                raise ValueError(message(
+                    "export", "input_size", f"the spatial size of {argument} {tuple(x.shape[1:3])} (or pass "
+                    f"{argument} at that size)", tuple(size)))
+            x = tf.image.resize(x.astype(np.float32), size).numpy().astype(x.dtype)
+        out.append(x)
+    if labels is not None and np.ndim(labels) == 3 and tuple(np.shape(labels)[1:3]) != size:
+        labels = tf.image.resize(np.asarray(labels)[..., None], size, method="nearest").numpy()[..., 0]
+    return out, labels
+
+
 def export(
     model,
     path,
-    format="savedmodel",
+    format=None,
     quantize=None,
     representative_data=None,
     *,
@@ -175,7 +242,9 @@ def export(
             ``*.onnx`` otherwise. The manifest goes to ``path + ".json"``.
             An existing path is replaced only if it is an artifact this
             library wrote and ``overwrite=True``; anything else is refused.
-        format: ``"savedmodel"``, ``"tflite"`` or ``"onnx"``.
+        format: ``"savedmodel"``, ``"tflite"`` or ``"onnx"``; default ``None``: from
+            ``path``'s suffix (``.tflite``, ``.onnx``, none: a SavedModel folder). A
+            suffix that contradicts ``format``, or an unknown one, is a ``ValueError``.
         quantize: TFLite only: ``None`` (float32), ``"float16"``,
             ``"dynamic"`` or ``"int8"``.
         representative_data: int8 calibration inputs (array, ``(inputs,
@@ -186,8 +255,11 @@ def export(
             inputs are refused.
         parity_samples: how many examples the check runs.
         input_size: ``(H, W)`` fixed for TFLite where the model's spatial size
-            is dynamic (default: the parity data's size). SavedModel and ONNX
-            keep dynamic sizes.
+            is dynamic (default: the parity data's size). The embedded parity
+            and calibration images are resized to it (labels by nearest
+            neighbour); ``parity_data`` of another size is refused. SavedModel
+            and ONNX keep dynamic sizes, so ``input_size`` applies to TFLite
+            only; a model of fixed size takes only its own size.
         batch_size: TFLite and ONNX: fix the batch dimension of every input
             (default ``None``: dynamic). Runtimes that cannot resize an input
             need it: LiteRT.js (TFLite in the browser) rejects ``[-1, H, W,
@@ -218,6 +290,7 @@ def export(
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"export: model must be a keras.Model, received {type(model).__name__}.")
+    format = _format_for_path(path, format)
     target = backend(format)
     if quantize is not None and format != "tflite":
         raise ValueError(
@@ -228,6 +301,12 @@ def export(
             f"export: quantize must be one of None, 'float16', 'dynamic', 'int8', received {quantize!r}."
         )
     check_positive_int("export", "parity_samples", parity_samples)
+    for flag, value in (("allow_flex", allow_flex), ("overwrite", overwrite)):
+        check_bool("export", flag, value)
+    if tolerance is not None:
+        check_number("export", "tolerance", tolerance, minimum=0, exclusive_minimum=True)
+    if input_size is not None:
+        input_size = _checked_input_size(model, input_size, format)
     if batch_size is not None:
         check_positive_int("export", "batch_size", batch_size)
         if format == "savedmodel":
@@ -262,6 +341,8 @@ def export(
     else:
         parity_inputs, parity_labels = _as_arrays(parity_data, model, parity_samples)
         source = "user data"
+    if input_size is not None:
+        parity_inputs, parity_labels = _at_input_size(parity_inputs, parity_labels, input_size, parity_data is None)
     check_finite(parity_inputs, "export: parity_data")
     if batch_size is not None:
         usable = len(parity_inputs[0]) // batch_size * batch_size
@@ -277,6 +358,9 @@ def export(
             rep_inputs, _ = _task_data(task, model, "train", 128, "representative_data")
         else:
             rep_inputs, _ = _as_arrays(representative_data, model, 256)
+        if input_size is not None:
+            rep_inputs, _ = _at_input_size(rep_inputs, None, input_size, representative_data is None,
+                                           "representative_data")
         check_finite(rep_inputs, "export: representative_data")
         # Images calibrate as float32 (the converter's float graph); integer
         # inputs such as token ids keep their dtype.
@@ -340,6 +424,10 @@ def export(
 
 def summarize(manifest: dict) -> str:
     """One line: artifact, size and the parity numbers."""
+    needed = ("artifact", "format", "quantize", "size_bytes", "parity")
+    if not isinstance(manifest, dict) or any(k not in manifest for k in needed):
+        raise ValueError(message("summarize", "manifest", f"an export manifest (a dict with {', '.join(needed)})",
+                                 manifest))
     parity = manifest["parity"]
     kind = manifest["format"] + (f"/{manifest['quantize']}" if manifest["quantize"] else "")
     if parity["kind"] == "float":

@@ -65,6 +65,22 @@ def _remove(path):
             os.remove(path)
 
 
+def check_path(where: str, argument: str, path) -> str:
+    """``path`` as a non-empty ``str`` (a ``str`` or ``os.PathLike``); anything else is a ``ValueError``."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        from keras_segattn.validation import message
+
+        raise ValueError(message(where, argument, "a non-empty file or folder path", path))
+    return os.fspath(path)
+
+
+def _check_model(where, model):
+    if not isinstance(model, keras.Model):
+        from keras_segattn.validation import message
+
+        raise ValueError(message(where, "model", "a keras.Model", model))
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Yield a temporary path to write; on success it replaces ``path`` atomically, on failure it is removed.
@@ -81,7 +97,7 @@ def atomic_write(path):
         ('done', ['notes.txt'])
         >>> folder.cleanup()
     """
-    target = os.path.abspath(os.fspath(path))
+    target = os.path.abspath(check_path("atomic_write", "path", path))
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     tmp = temp_path_for(target)
@@ -99,6 +115,8 @@ def atomic_write(path):
 
 def save_model_atomic(model, path, **kwargs) -> str:
     """``model.save(path)`` (a ``.keras`` file), atomically; returns ``path``."""
+    _check_model("save_model_atomic", model)
+    check_path("save_model_atomic", "path", path)
     with atomic_write(path) as tmp:
         model.save(tmp, **kwargs)
     return os.fspath(path)
@@ -106,6 +124,8 @@ def save_model_atomic(model, path, **kwargs) -> str:
 
 def save_weights_atomic(model, path, **kwargs) -> str:
     """``model.save_weights(path)`` (a ``.weights.h5`` file), atomically; returns ``path``."""
+    _check_model("save_weights_atomic", model)
+    check_path("save_weights_atomic", "path", path)
     with atomic_write(path) as tmp:
         model.save_weights(tmp, **kwargs)
     return os.fspath(path)
@@ -118,6 +138,13 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     save leaves a truncated ``.keras`` file in place of the last good one.
     Same arguments and behaviour otherwise.
     """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        check_path("AtomicModelCheckpoint", "filepath", filepath)
+        super().__init__(filepath, monitor=monitor, verbose=verbose, save_best_only=save_best_only,
+                         save_weights_only=save_weights_only, mode=mode, save_freq=save_freq,
+                         initial_value_threshold=initial_value_threshold)
 
     def _save_model(self, epoch, batch, logs):
         filepath = self._get_file_path(epoch, batch, logs)

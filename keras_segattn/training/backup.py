@@ -22,7 +22,7 @@ import shutil
 import keras
 import numpy as np
 
-from keras_segattn.training.atomic import atomic_write, save_weights_atomic
+from keras_segattn.training.atomic import atomic_write, check_path, save_weights_atomic
 from keras_segattn.training.callbacks import NonFiniteWeightsError
 from keras_segattn.validation import is_int, message
 
@@ -61,6 +61,7 @@ class Backup(keras.callbacks.Callback):
 
     def __init__(self, backup_dir, save_freq="epoch"):
         super().__init__()
+        check_path("Backup", "backup_dir", backup_dir)
         if save_freq != "epoch":
             if not (is_int(save_freq) and save_freq >= 1):
                 raise ValueError(message("Backup", "save_freq", "'epoch' or a positive int", save_freq))
@@ -115,6 +116,7 @@ def _first_non_finite(variables):
 
 def restore_backup(model, backup_dir) -> int:
     """Load the backup in ``backup_dir`` into ``model`` (compiled); returns its global step (0 if none)."""
+    check_path("restore_backup", "backup_dir", backup_dir)
     state_path = os.path.join(os.fspath(backup_dir), STATE)
     if not os.path.exists(state_path):
         return 0
@@ -133,5 +135,6 @@ def restore_backup(model, backup_dir) -> int:
 
 def clear_backup(backup_dir):
     """Remove a finished run's backup (chief only)."""
+    check_path("clear_backup", "backup_dir", backup_dir)
     if _is_chief():
         shutil.rmtree(os.fspath(backup_dir), ignore_errors=True)

@@ -23,8 +23,9 @@ class TimeLimit(keras.callbacks.Callback):
 
     def __init__(self, seconds: float):
         super().__init__()
-        if not isinstance(seconds, (int, float)) or seconds <= 0:
-            raise ValueError(f"TimeLimit: seconds must be a positive number, received {seconds!r}.")
+        from keras_segattn.validation import check_number
+
+        check_number("TimeLimit", "seconds", seconds, minimum=0, exclusive_minimum=True)
         self.seconds = seconds
         self.stopped_early = False
         self._start = None

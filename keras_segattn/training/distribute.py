@@ -68,7 +68,16 @@ def get_strategy(name: str = "auto", devices=None) -> tf.distribute.Strategy:
         1
     """
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; received {name!r}.")
+        raise ValueError(f"get_strategy(name=...): strategy must be one of {', '.join(STRATEGIES)}; received {name!r}.")
+    if devices is not None:
+        from keras_segattn.validation import message
+
+        items = [devices] if isinstance(devices, str) else devices
+        if not isinstance(items, (list, tuple)) or not items or not all(isinstance(d, str) and d for d in items):
+            raise ValueError(message("get_strategy", "devices", "None or device names such as ['/gpu:0']", devices))
+        if name not in ("one_device", "mirrored"):
+            raise ValueError(message("get_strategy", "devices", f"None for name={name!r} (devices choose the "
+                                     "replicas of 'one_device' and 'mirrored')", devices))
     # Multi-worker collectives must be configured before TensorFlow's runtime
     # starts, so nothing here may initialise it first (physical device listing
     # does not).
@@ -111,6 +120,10 @@ def get_strategy(name: str = "auto", devices=None) -> tf.distribute.Strategy:
 
 def describe_strategy(strategy) -> dict:
     """Kind, replicas and (multi-worker) task of ``strategy``, for logs."""
+    if not isinstance(strategy, tf.distribute.Strategy):
+        from keras_segattn.validation import message
+
+        raise ValueError(message("describe_strategy", "strategy", "a tf.distribute.Strategy", strategy))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         kind = "multi_worker"
     elif isinstance(strategy, tf.distribute.MirroredStrategy):
@@ -130,6 +143,12 @@ def describe_strategy(strategy) -> dict:
 
 def global_batch_size(per_replica: int, strategy=None) -> int:
     """``per_replica * num_replicas_in_sync`` of ``strategy`` (default: the current one)."""
+    from keras_segattn.validation import check_positive_int, message
+
+    per_replica = check_positive_int("global_batch_size", "per_replica", per_replica)
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(message("global_batch_size", "strategy", "None or a tf.distribute.Strategy "
+                                 "(get_strategy(name) makes one)", strategy))
     strategy = strategy or tf.distribute.get_strategy()
     return per_replica * strategy.num_replicas_in_sync
 
@@ -141,6 +160,12 @@ def shard_for_strategy(dataset: tf.data.Dataset, strategy) -> tf.data.Dataset:
     ``AUTO`` policy falls back to DATA with a warning. Setting it explicitly
     gives each worker a disjoint slice of every global batch.
     """
+    from keras_segattn.validation import message
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(message("shard_for_strategy", "dataset", "a tf.data.Dataset", dataset))
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(message("shard_for_strategy", "strategy", "None or a tf.distribute.Strategy", strategy))
     if strategy is None or strategy.num_replicas_in_sync == 1:
         return dataset
     options = tf.data.Options()

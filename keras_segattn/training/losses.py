@@ -21,4 +21,7 @@ def segmentation_loss(void_label=VOID_LABEL):
         >>> round(float(loss(np.array([[0, 255]]), np.array([[[0.0, 0.0], [9.0, -9.0]]]))), 4)
         0.6931
     """
+    from keras_segattn.validation import check_optional_int
+
+    void_label = check_optional_int("segmentation_loss", "void_label", void_label)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=void_label)

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_segattn.data.pipeline import VOID_LABEL
-from keras_segattn.validation import check_optional_int
+from keras_segattn.validation import check_optional_int, check_positive_int
 
 
 def _expected_labels(num_classes, void_label) -> str:
@@ -78,6 +78,8 @@ class MeanIoU(keras.metrics.MeanIoU):
     """
 
     def __init__(self, num_classes, void_label=VOID_LABEL, name="mean_iou", dtype=None):
+        num_classes = check_positive_int("MeanIoU", "num_classes", num_classes)
+        void_label = check_optional_int("MeanIoU", "void_label", void_label)
         super().__init__(
             num_classes=num_classes,
             name=name,
@@ -133,7 +135,7 @@ class PixelAccuracy(keras.metrics.Metric):
 
     def __init__(self, void_label=VOID_LABEL, name="pixel_accuracy", dtype=None, num_classes=None):
         super().__init__(name=name, dtype=dtype)
-        self.void_label = void_label
+        self.void_label = check_optional_int("PixelAccuracy", "void_label", void_label)
         self.num_classes = check_optional_int("PixelAccuracy", "num_classes", num_classes, minimum=1)
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")

@@ -38,8 +38,27 @@ def compile_segmentation(
         ['loss', 'compile_metrics']
     """
     from keras_segattn.training.schedules import check_learning_rate
+    from keras_segattn.validation import (
+        check_number,
+        check_optional_int,
+        check_positive_int,
+        message,
+    )
 
+    if not isinstance(model, keras.Model):
+        raise ValueError(message("compile_segmentation", "model", "a keras.Model", model))
+    num_classes = check_positive_int("compile_segmentation", "num_classes", num_classes)
+    total_steps = check_optional_int("compile_segmentation", "total_steps", total_steps, minimum=1)
+    check_number("compile_segmentation", "weight_decay", weight_decay, minimum=0)
+    void_label = check_optional_int("compile_segmentation", "void_label", void_label)
+    if not (jit_compile == "auto" and isinstance(jit_compile, str)) and not isinstance(jit_compile, bool):
+        raise ValueError(message("compile_segmentation", "jit_compile", "'auto', True or False", jit_compile))
     learning_rate = check_learning_rate("compile", learning_rate)
+    if total_steps:
+        from keras_segattn.training.schedules import SCHEDULES
+        from keras_segattn.validation import check_choice
+
+        check_choice("compile_segmentation", "lr_schedule", lr_schedule, tuple(SCHEDULES))
     schedule = learning_rate_schedule(lr_schedule, learning_rate, total_steps) if total_steps else learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
@@ -68,7 +87,10 @@ def segmentation_data(
     frequent kept, the rest void), prepared in ``data_dir``.
     """
     from keras_segattn.data import oxford_iiit_pet, scene_parse150, synthetic_shapes
+    from keras_segattn.validation import check_choice
 
+    if data in ("oxford_iiit_pet", "scene_parse150"):
+        check_choice("segmentation_data", "split", split, ("train", "validation", "test"))
     if data == "synthetic":
         return synthetic_shapes(split, num_examples, image_size=image_size, num_classes=num_classes, seed=seed)
     if data == "oxford_iiit_pet":
@@ -121,7 +143,14 @@ def fit_resumable(
     """
     from keras_segattn.training.backup import Backup, clear_backup, restore_backup
     from keras_segattn.training.callbacks import StopOnNonFinite
+    from keras_segattn.validation import check_positive_int, is_int, message
 
+    if save_freq != "epoch" and not (is_int(save_freq) and save_freq >= 1):
+        raise ValueError(message("fit_resumable", "save_freq", "'epoch' or a positive int (steps)", save_freq))
+    steps_per_epoch = check_positive_int("fit_resumable", "steps_per_epoch", steps_per_epoch)
+    epochs = check_positive_int("fit_resumable", "epochs", epochs)
+    if not callable(make_stream):
+        raise ValueError(message("fit_resumable", "make_stream", "a function make_stream(start_step)", make_stream))
     start = 0
     if backup_dir:
         with model.distribute_strategy.scope():  # optimizer slots are created in scope
@@ -160,6 +189,43 @@ def fit_resumable(
         if backup_dir:
             clear_backup(backup_dir)
     return merged
+
+
+def _check_train_arguments(model, *, num_classes, data, train_examples, val_examples, epochs, batch_size,
+                           learning_rate, lr_schedule, image_size, seed, time_limit, precision):
+    """train_segmentation's arguments, checked before any data is made or model built."""
+    from keras_segattn.training.precision import PRECISIONS
+    from keras_segattn.training.schedules import SCHEDULES, check_learning_rate
+    from keras_segattn.validation import (
+        check_choice,
+        check_int,
+        check_number,
+        check_optional_int,
+        check_positive_int,
+        message,
+    )
+
+    where = "train_segmentation"
+    if not isinstance(model, (str, keras.Model)):
+        raise ValueError(message(where, "model", "a registered model name or a keras.Model", model))
+    if isinstance(model, str):
+        from keras_segattn.registry import list_models
+
+        if model not in list_models():
+            raise ValueError(message(where, "model", "a registered model name (see keras_segattn.list_models())", model))
+    check_optional_int(where, "num_classes", num_classes, minimum=1)
+    check_choice(where, "data", data, ("synthetic", "oxford_iiit_pet", "scene_parse150"))
+    for argument, value in (("train_examples", train_examples), ("val_examples", val_examples),
+                            ("epochs", epochs), ("batch_size", batch_size)):
+        check_positive_int(where, argument, value)
+    check_learning_rate(where, learning_rate)
+    check_choice(where, "lr_schedule", lr_schedule, tuple(SCHEDULES))
+    check_optional_int(where, "image_size", image_size, minimum=1)
+    check_int(where, "seed", seed, minimum=0)
+    if time_limit is not None:
+        check_number(where, "time_limit", time_limit, minimum=0, exclusive_minimum=True)
+    if precision is not None:
+        check_choice(where, "precision", precision, tuple(PRECISIONS))
 
 
 def train_segmentation(
@@ -214,6 +280,11 @@ def train_segmentation(
     from keras_segattn.training.distribute import get_strategy, shard_for_strategy
     from keras_segattn.training.precision import precision_policy
 
+    _check_train_arguments(
+        model, num_classes=num_classes, data=data, train_examples=train_examples, val_examples=val_examples,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, lr_schedule=lr_schedule,
+        image_size=image_size, seed=seed, time_limit=time_limit, precision=precision,
+    )
     if isinstance(strategy, str):
         strategy = get_strategy(strategy)
     strategy = strategy or tf.distribute.get_strategy()
@@ -280,7 +351,12 @@ def evaluate_segmentation(model, data="synthetic", examples=1000, seed=0, batch_
 
     from keras_segattn.data import segmentation_pipeline
     from keras_segattn.export.parity import mean_iou
+    from keras_segattn.validation import check_positive_int, message
 
+    if not isinstance(model, keras.Model):
+        raise ValueError(message("evaluate_segmentation", "model", "a keras.Model", model))
+    check_positive_int("evaluate_segmentation", "examples", examples)
+    check_positive_int("evaluate_segmentation", "batch_size", batch_size)
     num_classes = int(model.outputs[0].shape[-1])
     size = model.inputs[0].shape[1] or 64
     ds = segmentation_data(

@@ -39,6 +39,10 @@ def learning_rate_schedule(name: str, learning_rate: float, total_steps: int, wa
     check_choice("learning_rate_schedule", "name", name, SCHEDULES)
     learning_rate = check_learning_rate("learning_rate_schedule", learning_rate)
     total_steps = check_positive_int("learning_rate_schedule", "total_steps", total_steps)
+    if warmup_steps is not None:
+        from keras_segattn.validation import check_int
+
+        warmup_steps = check_int("learning_rate_schedule", "warmup_steps", warmup_steps, minimum=0, maximum=total_steps)
     if name == "constant":
         return learning_rate
     if name == "poly":
