@@ -361,11 +361,17 @@ def test_train_on_distorted_digits_stops_at_the_first_nan_loss():
     y = rng.integers(0, 10, 64)
     # Not a NaN pixel: on CPU this CNN launders one before the loss (in graph mode
     # oneDNN's fused Conv2D+ReLU maps NaN to 0, and TF's MaxPool skips NaN; an inf
-    # pixel becomes inf - inf = NaN there, then 0). A NaN learning rate makes step 1's
-    # update NaN: step 1's loss is finite, step 2's (NaN logits) is not.
-    with pytest.raises(NonFiniteLossError, match=r"non-finite \(nan\) at step 2 \(epoch index 0, batch index 1\)"):
+    # pixel becomes inf - inf = NaN there, then 0). A NaN learning rate is refused
+    # before training now, so a finite but absurd one (Adam steps of ~1e38) blows
+    # the weights up: step 1's loss is finite, and the logits overflow at step 3
+    # here (step 2 would be as right where a CPU rounds an overflowing sum differently).
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, received nan"):
         train_on_distorted_digits(
             "digits_cnn_tiny", data=((x, y), (x[:8], y[:8])), epochs=1, batch_size=16, learning_rate=float("nan")
+        )
+    with pytest.raises(NonFiniteLossError, match=r"non-finite \((inf|nan)\) at step [23] \(epoch index 0, batch index [12]\)"):
+        train_on_distorted_digits(
+            "digits_cnn_tiny", data=((x, y), (x[:8], y[:8])), epochs=1, batch_size=16, learning_rate=1e38
         )
 
 
