@@ -1,4 +1,4 @@
-"""``keras-segattn``: list, train, evaluate, export, inspect, predict, web and demo.
+"""``keras-segattn``: list, train, evaluate, export, inspect, predict, web, demo and benchmark.
 
 Run ``keras-segattn COMMAND --help`` for each command's arguments.
 
@@ -600,6 +600,44 @@ def run_demo(
     return summary
 
 
+def _sections(text: str) -> list:
+    from keras_segattn.benchmark import SECTIONS
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SECTIONS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(SECTIONS)}, received {text!r}"
+        )
+    return names
+
+
+def cmd_benchmark(args):
+    from keras_segattn.benchmark import run, to_markdown
+
+    checks.writable_path(args.output, "--output", (".json",))
+    if args.markdown:
+        checks.writable_path(args.markdown, "--markdown", (".md",))
+    if args.model and not os.path.isfile(args.model):
+        raise UserError(f"--model: {args.model!r} does not exist (a trained {DEMO_MODEL} .keras file).")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("note: PyTorch is not installed (pip install 'keras-segattn[bench]'); its columns are left out.",
+              file=sys.stderr)
+    report = run(args.sections, quick=args.quick, threads=args.threads, model_path=args.model,
+                 progress=lambda text: print(text, file=sys.stderr, flush=True))
+    from keras_segattn.training.atomic import atomic_write
+
+    markdown = to_markdown(report)
+    for path, text in ((args.output, json.dumps(report, indent=1)), (args.markdown, markdown + "\n")):
+        if path:
+            with atomic_write(path) as tmp, open(tmp, "w") as handle:
+                handle.write(text)
+    print(markdown)
+    return 0
+
+
 def cmd_demo(args):
     """Train a tiny model on embedded data, report held-out mIoU, export and verify, plot."""
     from keras_segattn.registry import get_spec
@@ -670,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="keras-segattn",
         description="Segmentation and attention models (CS231n lecture 13) in Keras 3: "
-        "list, train, evaluate, export (verified), inspect, predict, web, demo.",
+        "list, train, evaluate, export (verified), inspect, predict, web, demo, benchmark.",
         epilog="Exit status: 0 on success; 2 on a user error (a bad option value, a missing, corrupt or "
         "unwritable file, an option the model's task does not take, a run larger than the memory), "
         "reported as one 'error:' line on stderr before any training starts (--debug adds the traceback).",
@@ -805,6 +843,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=checks.port, default=8000, help="0 picks a free port")
     p.add_argument("--no-serve", action="store_true", help="export only")
     p.set_defaults(func=cmd_web)
+
+    p = sub.add_parser(
+        "benchmark",
+        help="ops and models against PyTorch, the hardware limit, deployment latency, peak memory",
+        description="Times our ops and FCN-8s/DeconvNet against PyTorch twins (when torch is installed: "
+        "pip install 'keras-segattn[bench]'), interleaved in one run, against a dense matmul's FLOP/s, and "
+        "the demo model in every runtime; writes a JSON report and prints Markdown tables. The full run takes "
+        "about 10 minutes on 2 cores.",
+    )
+    p.add_argument("--sections", type=_sections, default=None,
+                   help="comma-separated: hardware, ops, models, deployment, memory (default: all)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: checks that it runs, "
+                   "numbers are not meaningful")
+    p.add_argument("--threads", type=checks.count(), default=None, help="threads for every framework "
+                   "(default: all logical CPUs)")
+    p.add_argument("--model", default=None, help=f"trained {DEMO_MODEL} .keras for the deployment section "
+                   "(default: untrained weights)")
+    p.add_argument("--output", "-o", default="benchmark.json", help="the JSON report")
+    p.add_argument("--markdown", default=None, help="also write the tables to this .md file")
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("demo", help="train a tiny model on embedded data, evaluate, export, plot")
     p.add_argument("--model", default=DEMO_MODEL)

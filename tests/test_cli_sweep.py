@@ -223,6 +223,15 @@ def _invalid(f):
             (["web", "-m", f["truncated.keras"]], ["--model", "truncated.keras", "not a valid .keras file"]),
             (["web", "--models-dir", f["blocker"]], ["--models-dir", "blocker"]),
         ],
+        "benchmark": [
+            (["benchmark", "--sections", "ops,gpu"], ["--sections", "ops,gpu"]),
+            (["benchmark", "--sections", ","], ["--sections"]),
+            (["benchmark", "--threads", "0"], ["--threads", "received 0"]),
+            (["benchmark", "-o", os.path.join(out, "report.txt")], ["--output", "report.txt", ".json"]),
+            (["benchmark", "-o", os.path.join(f["blocker"], "r.json")], ["--output", "blocker"]),
+            (["benchmark", "--markdown", os.path.join(out, "table.json")], ["--markdown", "table.json", ".md"]),
+            (["benchmark", "--model", os.path.join(out, "missing.keras")], ["--model", "missing.keras", "does not exist"]),
+        ],
         "demo": [
             (["demo", "--epochs", "0"], ["--epochs", "received 0"]),
             (["demo", "--train-examples", "-5"], ["--train-examples", "received -5"]),

@@ -28,6 +28,7 @@ from keras_segattn.layers import (
     GravesAttentionWindow,
     ImagePyramid,
     LuongAttention,
+    MatmulConv2DTranspose,
     Maxout,
     MaxPoolingWithArgmax2D,
     MaxUnpooling2D,
@@ -308,6 +309,20 @@ CASES = {
         )
         for score in ("concat", "general", "dot")
         for steps in (3, None)
+    ],
+    "MatmulConv2DTranspose": [
+        _case(
+            "from_1x1",
+            lambda: MatmulConv2DTranspose(4, 3),
+            lambda: _normal(4, (2, 1, 1, 5)),
+            expected_output_shapes=[(2, 3, 3, 4)],
+        ),
+        _case(
+            "from_3x2",
+            lambda: MatmulConv2DTranspose(4, (2, 3), activation="relu"),
+            lambda: _normal(5, (2, 3, 2, 5)),
+            expected_output_shapes=[(2, 4, 4, 4)],
+        ),
     ],
     "MaxPoolingWithArgmax2D": [
         _case(

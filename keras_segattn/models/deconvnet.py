@@ -15,7 +15,7 @@ from keras_segattn.backbones import (
     vgg16_features,
 )
 from keras_segattn.backbones.vgg16 import VGG16_DEPTHS, VGG16_WIDTHS
-from keras_segattn.layers import MaxUnpooling2D
+from keras_segattn.layers import MatmulConv2DTranspose, MaxUnpooling2D
 from keras_segattn.models._common import (
     check_backbone_weights,
     check_image_shape,
@@ -44,8 +44,13 @@ TINY = dict(
 
 
 def _conv_bn_relu(x, filters, kernel, name, transpose=False, padding="same"):
-    conv = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
-    x = conv(filters, kernel, padding=padding, name=name)(x)
+    if transpose and padding == "valid":
+        # deconv-fc6: the same weights and outputs as Conv2DTranspose, without
+        # TF's slow CPU kernel for a 1x1 input (a third of the forward pass).
+        x = MatmulConv2DTranspose(filters, kernel, name=name)(x)
+    else:
+        conv = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+        x = conv(filters, kernel, padding=padding, name=name)(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
