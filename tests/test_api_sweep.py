@@ -227,6 +227,7 @@ LAYER_REQUIRED = {
     "GravesAttentionWindow": {"num_components": 2},
     "ImagePyramid": {},
     "LuongAttention": {},
+    "MatmulConv2D": {"filters": 2, "kernel_size": 3},
     "MatmulConv2DTranspose": {"filters": 2, "kernel_size": 3},
     "MaxPoolingWithArgmax2D": {},
     "MaxUnpooling2D": {},
@@ -252,6 +253,7 @@ EXTRA_LAYER = {
     "LuongAttention": {"score": ["cosine"]},
     # pool_size 1 crashed in space_to_depth at call time (found by tests/test_layer_properties.py).
     "MaxPoolingWithArgmax2D": {"pool_size": [0, 1, (2, 0)], "padding": ["causal"]},
+    "MatmulConv2D": {"strides": [2], "padding": ["causal"], "dilation_rate": [2], "groups": [2]},
     "MatmulConv2DTranspose": {"strides": [2], "padding": ["same"], "dilation_rate": [2]},
     "MaxUnpooling2D": {"pool_size": [0, 1]},
     "Maxout": {"pieces": [0]},

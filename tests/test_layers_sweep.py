@@ -28,6 +28,7 @@ from keras_segattn.layers import (
     GravesAttentionWindow,
     ImagePyramid,
     LuongAttention,
+    MatmulConv2D,
     MatmulConv2DTranspose,
     Maxout,
     MaxPoolingWithArgmax2D,
@@ -309,6 +310,20 @@ CASES = {
         )
         for score in ("concat", "general", "dot")
         for steps in (3, None)
+    ],
+    "MatmulConv2D": [
+        _case(
+            "same_7x7",
+            lambda: MatmulConv2D(4, 7, padding="same", activation="relu"),
+            lambda: _normal(6, (2, 7, 7, 3)),
+            expected_output_shapes=[(2, 7, 7, 4)],
+        ),
+        _case(
+            "valid_2x3",
+            lambda: MatmulConv2D(4, (2, 3)),
+            lambda: _normal(7, (2, 5, 6, 3)),
+            expected_output_shapes=[(2, 4, 4, 4)],
+        ),
     ],
     "MatmulConv2DTranspose": [
         _case(

@@ -14,7 +14,10 @@ pytestmark = pytest.mark.learning
     [
         # Budgets of ~20-60 s on 2 cores; the full demo recipe reaches 0.88.
         ("fcn8s_tiny", 8, 0.60),
-        ("deconvnet_tiny", 6, 0.60),
+        # deconvnet_tiny at 6 epochs, measured: seeds 0 and 2 gave 0.661 and 0.604 before deconv-fc6
+        # became MatmulConv2DTranspose, seeds 0/1/2 gave 0.591/0.633/0.629 after (the same arithmetic,
+        # rounded differently): 0.59-0.66 is this budget's noise, so the bar sits below it.
+        ("deconvnet_tiny", 6, 0.50),
     ],
 )
 def test_tiny_model_learns_shapes(name, epochs, threshold):

@@ -16,6 +16,7 @@ from keras_segattn.layers.gaussian_write import GaussianWrite
 from keras_segattn.layers.graves_attention_window import GravesAttentionWindow
 from keras_segattn.layers.image_pyramid import ImagePyramid
 from keras_segattn.layers.luong_attention import LuongAttention
+from keras_segattn.layers.matmul_conv2d import MatmulConv2D
 from keras_segattn.layers.matmul_conv2d_transpose import MatmulConv2DTranspose
 from keras_segattn.layers.max_pooling_with_argmax import MaxPoolingWithArgmax2D
 from keras_segattn.layers.max_unpooling import MaxUnpooling2D
@@ -44,6 +45,7 @@ __all__ = [
     "GravesAttentionWindow",
     "ImagePyramid",
     "LuongAttention",
+    "MatmulConv2D",
     "MatmulConv2DTranspose",
     "MaxPoolingWithArgmax2D",
     "MaxUnpooling2D",

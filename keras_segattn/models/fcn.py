@@ -12,7 +12,7 @@ import keras
 
 from keras_segattn.backbones import check_backbone
 from keras_segattn.backbones.vgg16 import VGG16_WIDTHS
-from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, PadToMultiple
+from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, MatmulConv2D, PadToMultiple
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import (
@@ -136,7 +136,10 @@ def fcn(
     for i, (units, kernel) in enumerate(((fc_units, fc_kernel), (fc_units, 1)), start=6):
         if not units:
             break
-        x = keras.layers.Conv2D(units, kernel, padding="same", activation="relu", name=f"fc{i}")(x)
+        # fc6's large kernel on the small pool5 map is a matmul; TF's CPU convolution kernel ran
+        # it at a sixth of the matmul rate (MatmulConv2D's docstring). Same weights as Conv2D.
+        conv = MatmulConv2D if kernel > 1 else keras.layers.Conv2D
+        x = conv(units, kernel, padding="same", activation="relu", name=f"fc{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"drop{i}")(x)
     score = keras.layers.Conv2D(num_classes, 1, name="score_fr")(x)
