@@ -81,10 +81,24 @@ def valid_mask(mask, dtype):
     return tf.cast(tf.not_equal(mask, tf.zeros_like(mask)), dtype)
 
 
-def apply_keras_attention(attention_layer, query, values, keys, mask):
+def additive_scores(query, keys, scale):
+    """``v^T tanh(q_t + k_s)`` for every pair: ``(B, T, U)``, ``(B, S, U)`` -> ``(B, T, S)``.
+
+    ``keras.layers.AdditiveAttention``'s scores, with the sum over units as a
+    matmul against ``v`` (``scale``) instead of a multiply and a reduction:
+    the same arithmetic, and its gradient is a matmul too, which halved the
+    backward pass of the scores on CPU (``tools/benchmark.py``).
+    """
+    hidden = tf.tanh(tf.expand_dims(query, 2) + tf.expand_dims(keys, 1))
+    return tf.tensordot(hidden, tf.cast(scale, hidden.dtype), axes=[[3], [0]])
+
+
+def apply_keras_attention(attention_layer, query, values, keys, mask, scores_fn=None):
     """Run a Keras ``Attention``/``AdditiveAttention`` and enforce the masking contract.
 
-    Without a mask this is Keras' layer. With one, the layer's scores are
+    ``scores_fn(query, keys)``, when given, computes the layer's scores (the
+    softmax and the weighted sum stay Keras' arithmetic). Without a mask this
+    is Keras' layer. With one, the layer's scores are
     shifted so the best real one is 0 before padding is set to ``-1e9`` (Keras
     subtracts ``1e9``, which scores above ~1e9 overcome), so after the
     softmax the weights of padding are zero
@@ -96,8 +110,11 @@ def apply_keras_attention(attention_layer, query, values, keys, mask):
     single = len(query.shape) == 2
     if single:
         query = tf.expand_dims(query, 1)
-    if mask is None:
+    if mask is None and scores_fn is None:
         context, weights = attention_layer([query, values, keys], return_attention_scores=True)
+    elif mask is None:
+        weights = tf.nn.softmax(scores_fn(query, keys), axis=-1)
+        context = tf.matmul(tf.cast(weights, values.dtype), values)
     else:
         # Keras masks by subtracting 1e9 from padded scores: once scores exceed ~1e9 (large activations)
         # a padded position wins the softmax, the real ones get weight 0 and padding leaks into the
@@ -105,7 +122,10 @@ def apply_keras_attention(attention_layer, query, values, keys, mask):
         # change), then padding is set to -1e9 (-65504 in float16), which can no longer win.
         valid = valid_mask(mask, weights_dtype(query))[:, None, :]
         real = valid > 0
-        scores = attention_layer._calculate_scores(query=query, key=keys)
+        if scores_fn is None:
+            scores = attention_layer._calculate_scores(query=query, key=keys)
+        else:
+            scores = scores_fn(query, keys)
         lowest = tf.cast(scores.dtype.min, scores.dtype)
         top = tf.stop_gradient(tf.reduce_max(tf.where(real, scores, lowest), axis=-1, keepdims=True))
         padding = tf.cast(-65504.0 if scores.dtype == tf.float16 else -1e9, scores.dtype)

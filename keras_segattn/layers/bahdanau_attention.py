@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_segattn.layers._attention_utils import (
+    additive_scores,
     apply_keras_attention,
     output_shapes,
     split_inputs,
@@ -25,9 +26,10 @@ class BahdanauAttention(keras.layers.Layer):
     ``v^T tanh(W s + U h_j)``, the weights are the softmax of the scores over
     the source positions, and the context is the weighted sum of the values.
 
-    The scoring and softmax are Keras' own ``keras.layers.AdditiveAttention``
-    (whose ``scale`` vector is ``v``); this layer adds the two projections,
-    the masking contract and the returned weights. Weights over a masked
+    ``v`` is the ``scale`` vector of a ``keras.layers.AdditiveAttention``
+    sublayer, whose scores this layer computes with the sum over units as a
+    matmul (the same arithmetic, a faster gradient on CPU); it adds the two
+    projections, the masking contract and the returned weights. Weights over a masked
     (padded) position are exactly 0 and the rest sum to 1; a row whose
     positions are all masked (an empty source) gets all-zero weights and a
     zero context.
@@ -98,7 +100,12 @@ class BahdanauAttention(keras.layers.Layer):
 
     def attend(self, query, values, keys, mask=None):
         """Context and weights of ``query`` given precomputed ``keys = project_keys(values)``."""
-        return apply_keras_attention(self.score, self.query_projection(query), values, keys, mask)
+        return apply_keras_attention(
+            self.score, self.query_projection(query), values, keys, mask, scores_fn=self._scores
+        )
+
+    def _scores(self, query, keys):
+        return additive_scores(query, keys, self.score.scale)
 
     def call(self, query, values=None, mask=None):
         query, values, mask = split_inputs(query, values, mask)
