@@ -12,7 +12,12 @@ import keras
 
 from keras_segattn.backbones import check_backbone
 from keras_segattn.backbones.vgg16 import VGG16_WIDTHS
-from keras_segattn.layers import BilinearUpsampling2DTranspose, CropToReference, MatmulConv2D, PadToMultiple
+from keras_segattn.layers import (
+    BilinearUpsampling2DTranspose,
+    CropToReference,
+    MatmulConv2D,
+    PadToMultiple,
+)
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import (
