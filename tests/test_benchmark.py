@@ -80,3 +80,13 @@ def test_quick_report_runs_and_renders(tmp_path):
     text = to_markdown(report)
     assert "| pool_unpool | 2x8x8x4 | forward |" in text and "GFLOP/s" in text
     json.dumps(report)  # the report is JSON as written
+
+
+def test_benchmark_command_writes_the_report_and_the_tables(tmp_path, capsys):
+    from keras_segattn import cli
+
+    report, table = tmp_path / "out" / "r.json", tmp_path / "r.md"
+    assert cli.main(["benchmark", "--quick", "--sections", "hardware", "-o", str(report), "--markdown", str(table)]) == 0
+    data = json.loads(report.read_text())
+    assert data["quick"] is True and data["hardware"]["matmul_size"] == 512
+    assert "Dense float32 matmul 512²" in table.read_text() and "Dense float32 matmul" in capsys.readouterr().out
