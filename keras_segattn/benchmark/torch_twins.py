@@ -13,9 +13,15 @@ Tensors are NCHW, PyTorch's default layout, as a PyTorch user gets them.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    _Module = nn.Module
+except ImportError:  # importable without torch (the package's import sweeps); building a twin needs it
+    torch = F = nn = None
+    _Module = object
 
 VGG16_WIDTHS = (64, 128, 256, 512, 512)
 VGG16_DEPTHS = (2, 2, 3, 3, 3)
@@ -24,7 +30,7 @@ _MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
-class _Preprocess(nn.Module):
+class _Preprocess(_Module):
     def __init__(self):
         super().__init__()
         self.register_buffer("scale", 1.0 / torch.tensor(_STD).view(1, 3, 1, 1))
@@ -41,7 +47,7 @@ def _conv_bn_relu(cin, cout, kernel, padding, transpose=False):
     return nn.Sequential(conv(cin, cout, kernel, padding=padding), bn, nn.ReLU(inplace=True))
 
 
-class FCN8s(nn.Module):
+class FCN8s(_Module):
     """FCN-8s as :func:`keras_segattn.models.fcn.fcn8s` (input a multiple of 32)."""
 
     def __init__(self, num_classes=21, widths=VGG16_WIDTHS, depths=VGG16_DEPTHS, fc_units=4096, fc_kernel=7,
@@ -80,7 +86,7 @@ class FCN8s(nn.Module):
         return self.up8(score)
 
 
-class DeconvNet(nn.Module):
+class DeconvNet(_Module):
     """DeconvNet as :func:`keras_segattn.models.deconvnet.deconvnet` (VGG16-BN, argmax unpooling)."""
 
     def __init__(self, num_classes=21, widths=VGG16_WIDTHS, depths=VGG16_DEPTHS, fc_units=4096, fc_kernel=7):
@@ -130,7 +136,7 @@ def affine_sample(images, theta, size):
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-class AdditiveAttention(nn.Module):
+class AdditiveAttention(_Module):
     """Bahdanau's ``v^T tanh(W s + U h_j)``, softmax over j, weighted sum: the straightforward version."""
 
     def __init__(self, query_dim, value_dim, units):

@@ -58,7 +58,7 @@ class MatmulConv2D(keras.layers.Conv2D):
         >>> layer, reference = MatmulConv2D(6, 7, padding="same"), keras.layers.Conv2D(6, 7, padding="same")
         >>> reference.build(x.shape)
         >>> layer.build(x.shape); layer.set_weights(reference.get_weights())
-        >>> layer(x).shape, bool(np.allclose(layer(x), reference(x), atol=1e-5))
+        >>> tuple(layer(x).shape), bool(np.allclose(layer(x), reference(x), atol=1e-5))
         ((2, 7, 7, 6), True)
     """
 

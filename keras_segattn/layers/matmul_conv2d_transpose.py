@@ -57,7 +57,7 @@ class MatmulConv2DTranspose(keras.layers.Conv2DTranspose):
         >>> reference = keras.layers.Conv2DTranspose(6, 3)
         >>> reference.build(x.shape)
         >>> layer.build(x.shape); layer.set_weights(reference.get_weights())
-        >>> layer(x).shape, bool(np.allclose(layer(x), reference(x), atol=1e-5))
+        >>> tuple(layer(x).shape), bool(np.allclose(layer(x), reference(x), atol=1e-5))
         ((2, 5, 6, 6), True)
     """
 
