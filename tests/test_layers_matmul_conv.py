@@ -18,6 +18,18 @@ def _pair(ours, reference, shape, seed):
     return x
 
 
+def _assert_same_outputs_and_gradients(ours, reference, x):
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        results.append((y, *tape.gradient(loss, [x, *layer.trainable_weights])))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "shape, kernel, padding",
     [((2, 7, 7, 5), 7, "same"), ((1, 9, 6, 3), (4, 3), "same"), ((3, 6, 8, 4), (2, 3), "valid"), ((1, 5, 5, 2), 1, "same")],
@@ -26,15 +38,7 @@ def test_matmul_conv2d_equals_conv2d_and_its_gradients(shape, kernel, padding):
     ours = MatmulConv2D(6, kernel, padding=padding, activation="relu")
     reference = keras.layers.Conv2D(6, kernel, padding=padding, activation="relu")
     x = tf.constant(_pair(ours, reference, shape, 0))
-    grads = []
-    for layer in (ours, reference):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y * y)
-        grads.append((y, *tape.gradient(loss, [x, *layer.trainable_weights])))
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_same_outputs_and_gradients(ours, reference, x)
 
 
 @pytest.mark.parametrize("shape, kernel", [((2, 1, 1, 8), (7, 5)), ((2, 3, 4, 5), 3), ((3, 6, 2, 4), (2, 3))])
@@ -42,15 +46,7 @@ def test_matmul_conv2d_transpose_equals_conv2d_transpose_and_its_gradients(shape
     ours = MatmulConv2DTranspose(6, kernel, activation="relu")
     reference = keras.layers.Conv2DTranspose(6, kernel, activation="relu")
     x = tf.constant(_pair(ours, reference, shape, 1))
-    grads = []
-    for layer in (ours, reference):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y * y)
-        grads.append((y, *tape.gradient(loss, [x, *layer.trainable_weights])))
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_same_outputs_and_gradients(ours, reference, x)
 
 
 def test_a_keras_layers_config_round_trips():
