@@ -235,6 +235,7 @@ LAYER_REQUIRED = {
     "MixtureDensityOutput": {"num_mixtures": 2},
     "PadToMultiple": {"multiple": 4},
     "ProjectiveGridGenerator": {"output_size": (4, 5)},
+    "RoIWarp": {"output_size": (4, 5)},
     "ScaledResidual": {"scale": 0.1},
     "SpatialTransformer": {"output_size": (4, 5)},
     "ThinPlateSplineGridGenerator": {"output_size": (4, 5)},
@@ -262,6 +263,7 @@ EXTRA_LAYER = {
     "SpatialTransformer": {"transform": ["similarity"], "padding": ["reflect"], "control_grid": [(1, 1)]},
     "ThinPlateSplineGridGenerator": {"control_grid": [(1, 1)]},
     "BilinearSampler": {"padding": ["reflect"]},
+    "RoIWarp": {"output_size": [(0, 4), (4,)]},
 }
 
 
@@ -284,6 +286,11 @@ LAYER_CALL_CASES = {
     "PadToMultiple": [(lambda: layers.PadToMultiple(4), lambda: _z(2, 8, 8), "inputs", "(2, 8, 8)")],
     "BilinearSampler": [(lambda: layers.BilinearSampler(), lambda: [_z(2, 5, 5, 1), _z(2, 4, 4, 3)], "grid", "(2, 4, 4, 3)")],
     "MaxPoolingWithArgmax2D": [(lambda: layers.MaxPoolingWithArgmax2D(), lambda: _z(2, 4, 4), "inputs", "(2, 4, 4)")],
+    "RoIWarp": [
+        (lambda: layers.RoIWarp((3, 3)), lambda: [_z(2, 6, 6, 1), _z(2, 5, 3)], "boxes", "(2, 5, 3)"),
+        (lambda: layers.RoIWarp((3, 3)), lambda: [_z(2, 6, 6), _z(2, 5, 4)], "features", "(2, 6, 6)"),
+        (lambda: layers.RoIWarp((3, 3)), lambda: [_z(2, 6, 6, 1), _z(3, 5, 4)], "boxes", "(3, 5, 4)"),
+    ],
 }
 
 
@@ -406,6 +413,7 @@ VALID_LAYER_CASES = [
     Case("layer:GaussianFilterbank", "image_size", [7, np.int64(9)], lambda: layers.GaussianFilterbank(np.int64(3), [7, np.int64(9)]), True),
     Case("layer:ConstantPlanes", "value", np.float64(1.5), lambda: layers.ConstantPlanes(np.int64(2), value=np.float64(1.5)), True),
     Case("layer:BilinearSampler", "align_corners", np.bool_(False), lambda: layers.BilinearSampler(align_corners=np.bool_(False)), True),
+    Case("layer:RoIWarp", "extrapolation_value", np.float32(-1), lambda: layers.RoIWarp([np.int64(3), 4], extrapolation_value=np.float32(-1)), True),
 ]
 
 

@@ -36,6 +36,7 @@ from keras_segattn.layers import (
     MixtureDensityOutput,
     PadToMultiple,
     ProjectiveGridGenerator,
+    RoIWarp,
     ScaledResidual,
     SpatialTransformer,
     ThinPlateSplineGridGenerator,
@@ -112,6 +113,14 @@ def _sampler_inputs():
     images = rng.uniform(0.0, 1.0, (2, 9, 8, 3)).astype("float32")
     grid = rng.uniform(-1.2, 1.2, (2, 5, 6, 2)).astype("float32")
     return [images, grid]
+
+
+def _roi_inputs(count=3):
+    """Features (2, 9, 8, 3) and ``count`` boxes per image from [-0.3, 1.3]: partly outside, some flipped."""
+    rng = np.random.default_rng(12)
+    features = rng.normal(size=(2, 9, 8, 3)).astype("float32")
+    boxes = rng.uniform(-0.3, 1.3, (2, count, 4)).astype("float32")
+    return [features, boxes]
 
 
 def _unpooling_inputs(reference=False):
@@ -360,6 +369,15 @@ CASES = {
     "Maxout": [_case("pieces_2", lambda: Maxout(2), lambda: _normal(0, (2, 3, 8)), expected_output_shapes=[(2, 3, 4)])],
     "PadToMultiple": [
         _case("pad", lambda: PadToMultiple(16), lambda: _normal(1, (2, 50, 37, 3)), expected_output_shapes=[(2, 64, 48, 3)])
+    ],
+    "RoIWarp": [
+        _case("boxes_3", lambda: RoIWarp((5, 4)), _roi_inputs, expected_output_shapes=[(2, 3, 5, 4, 3)]),
+        _case(
+            "row_fill",
+            lambda: RoIWarp((1, 6), extrapolation_value=-1.0),
+            lambda: _roi_inputs(count=2),
+            expected_output_shapes=[(2, 2, 1, 6, 3)],
+        ),
     ],
     "ScaledResidual": [
         _case(

@@ -24,6 +24,7 @@ from keras_segattn.layers.maxout import Maxout
 from keras_segattn.layers.mixture_density_output import MixtureDensityOutput
 from keras_segattn.layers.pad_to_multiple import PadToMultiple
 from keras_segattn.layers.projective_grid_generator import ProjectiveGridGenerator
+from keras_segattn.layers.roi_warp import RoIWarp
 from keras_segattn.layers.scaled_residual import ScaledResidual
 from keras_segattn.layers.spatial_transformer import SpatialTransformer
 from keras_segattn.layers.tps_grid_generator import ThinPlateSplineGridGenerator
@@ -53,6 +54,7 @@ __all__ = [
     "MixtureDensityOutput",
     "PadToMultiple",
     "ProjectiveGridGenerator",
+    "RoIWarp",
     "ScaledResidual",
     "SpatialTransformer",
     "ThinPlateSplineGridGenerator",
