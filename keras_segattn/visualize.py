@@ -562,3 +562,191 @@ def plot_image_grids(grids, path, *, columns=8, title=None):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# ----------------------------------------------------------------- instance segmentation
+INSTANCE_ALPHA = 0.45  # opacity of an instance's colour over its mask
+
+
+def _instance_rows(where, argument, instances, height, width, score_threshold):
+    """The rows of one image's ``instances`` to draw: ``[(box, class, score or None, mask bool (H, W)), ...]``.
+
+    Detections (with ``"scores"``) are drawn when their class is > 0, their index is
+    below ``"num_detections"`` (if given) and their score >= ``score_threshold``;
+    targets (no scores) draw every non-padding row. Masks are shown where >= 0.5.
+    """
+    from keras_segattn.validation import message
+
+    keys = ("boxes", "classes", "masks")
+    if not isinstance(instances, dict) or any(k not in instances for k in keys):
+        shown = f"a dict with keys {sorted(map(str, instances))}" if isinstance(instances, dict) else repr(instances)
+        raise ValueError(f'{where}: {argument} must be a dict with "boxes" (D, 4), "classes" (D,), "masks" (D, H, W) '
+                         f'and, for detections, "scores" (D,), received {shown}.')
+    boxes = np.asarray(instances["boxes"], dtype=float)
+    classes = np.asarray(instances["classes"])
+    masks = np.asarray(instances["masks"], dtype=float)
+    if masks.ndim != 3 or masks.shape[1:] != (height, width):
+        raise ValueError(message(where, f'{argument}["masks"]', f"of shape (D, H, W) = (D, {height}, {width}) like "
+                                 "the image (one image's instances: index a batch first)", f"shape {masks.shape}"))
+    d = masks.shape[0]
+    scores = instances.get("scores")
+    scores = None if scores is None else np.asarray(scores, dtype=float)
+    for key, value, shape in (("boxes", boxes, (d, 4)), ("classes", classes, (d,)), ("scores", scores, (d,))):
+        if value is not None and value.shape != shape:
+            raise ValueError(message(where, f'{argument}["{key}"]', f"of shape {shape} like the masks",
+                                     f"shape {value.shape}"))
+    count = int(np.asarray(instances.get("num_detections", d)))
+    rows = []
+    for j in range(min(count, d)):
+        if classes[j] <= 0 or (scores is not None and not scores[j] >= score_threshold):
+            continue
+        rows.append((boxes[j], int(classes[j]), None if scores is None else float(scores[j]), masks[j] >= 0.5))
+    return rows
+
+
+def _draw_instances(ax, image, rows, class_names):
+    """``image`` with each row's mask tinted in its colour, its box and a "class score" label on ``ax``."""
+    from matplotlib.patches import Rectangle
+
+    height, width = image.shape[:2]
+    palette = _pyplot().get_cmap("tab10")
+    shown = np.clip(np.asarray(image, dtype=float), 0, 255) / 255.0
+    colours = [np.array(palette(k % palette.N)[:3]) for k in range(len(rows))]
+    for (_, _, _, mask), colour in zip(rows, colours):
+        shown[mask] = (1 - INSTANCE_ALPHA) * shown[mask] + INSTANCE_ALPHA * colour
+    ax.imshow(shown, interpolation="nearest")
+    for (box, cls, score, _), colour in zip(rows, colours):
+        y1, x1, y2, x2 = np.clip(box, 0, 1) * [height, width, height, width]
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5))
+        name = class_names[cls - 1] if class_names and cls <= len(class_names) else str(cls)
+        text = name if score is None else f"{name} {score:.2f}"
+        ax.text(x1 - 0.5, y1 - 0.5, text, fontsize=7, color="white", va="top", ha="left", clip_on=True,
+                bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _check_image(where, argument, image, rank):
+    from keras_segattn.validation import message
+
+    image = np.asarray(image, dtype=float)
+    if image.ndim != rank or image.shape[-1] != 3:
+        expected = "(H, W, 3)" if rank == 3 else "(N, H, W, 3)"
+        raise ValueError(message(where, argument, f"RGB of shape {expected} in [0, 255]", f"shape {image.shape}"))
+    return image
+
+
+def _check_threshold(where, score_threshold):
+    from keras_segattn.validation import check_number
+
+    return check_number(where, "score_threshold", score_threshold, minimum=0, maximum=1)
+
+
+def plot_instances(image, instances, path, *, class_names=None, score_threshold: float = 0.5, title=None):
+    """Save one image with its instances (masks tinted, boxes, "class score" labels) to ``path`` (PNG).
+
+    The picture is the image enlarged by an integer factor (to about 512 pixels on
+    its longer side, never shrunk), plus a 32-pixel title band when ``title`` is given.
+
+    Args:
+        image: ``(H, W, 3)`` raw RGB in [0, 255].
+        instances: one image's detections (``"boxes"`` ``(D, 4)`` normalised
+            ``(y1, x1, y2, x2)``, ``"classes"`` ``(D,)``, ``"scores"`` ``(D,)``,
+            ``"masks"`` ``(D, H, W)`` probabilities, optional ``"num_detections"``)
+            or targets (no ``"scores"``: every row with class > 0 is drawn).
+        path: output PNG path.
+        class_names: names of classes 1..K (``class_names[k - 1]``).
+        score_threshold: detections scoring below it are not drawn.
+        title: a title above the image.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_segattn.data import instance_shapes_arrays
+        >>> from keras_segattn.visualize import plot_instances
+        >>> images, targets = instance_shapes_arrays("test", 1, image_size=32)
+        >>> path = os.path.join(tempfile.mkdtemp(), "instances.png")
+        >>> plot_instances(images[0], {k: v[0] for k, v in targets.items()}, path) == path
+        True
+    """
+    where = "plot_instances"
+    image = _check_image(where, "image", image, 3)
+    score_threshold = _check_threshold(where, score_threshold)
+    height, width = image.shape[:2]
+    rows = _instance_rows(where, "instances", instances, height, width, score_threshold)
+    plt = _pyplot()
+    dpi, band = 100, 32 if title else 0
+    scale = max(1, int(np.ceil(512 / max(height, width))))
+    w_px, h_px = width * scale, height * scale
+    fig = plt.figure(figsize=(w_px / dpi, (h_px + band) / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, h_px / (h_px + band)))
+    ax.set_axis_off()
+    _draw_instances(ax, image, rows, class_names)
+    if title:
+        fig.text(0.5, 1 - band / 2 / (h_px + band), title, ha="center", va="center", fontsize=10)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_instance_grid(images, instances, path, *, class_names=None, score_threshold: float = 0.5, columns: int = 4,
+                       titles=None, title=None):
+    """Save a grid of images with their instances (as :func:`plot_instances`) to ``path`` (PNG).
+
+    Args:
+        images: ``(N, H, W, 3)`` raw RGB in [0, 255].
+        instances: batched detections (``"boxes"`` ``(N, D, 4)``, ``"classes"``,
+            ``"scores"`` ``(N, D)``, ``"masks"`` ``(N, D, H, W)``, optional
+            ``"num_detections"`` ``(N,)``) or batched targets (no ``"scores"``).
+        columns: images per row.
+        titles: one title per image (e.g. "truth" / "prediction").
+
+    Example:
+        >>> import tempfile, os
+        >>> from keras_segattn.data import instance_shapes_arrays
+        >>> from keras_segattn.visualize import plot_instance_grid
+        >>> images, targets = instance_shapes_arrays("test", 3, image_size=32)
+        >>> plot_instance_grid(images, targets, os.path.join(tempfile.mkdtemp(), "grid.png"), columns=2)
+        '...grid.png'
+    """
+    from keras_segattn.validation import check_positive_int, message
+
+    where = "plot_instance_grid"
+    images = _check_image(where, "images", images, 4)
+    score_threshold = _check_threshold(where, score_threshold)
+    columns = check_positive_int(where, "columns", columns)
+    n, height, width = images.shape[:3]
+    if not isinstance(instances, dict):
+        raise ValueError(message(where, "instances", "a dict of batched arrays (N, D, ...)", instances))
+    per_image = []
+    for i in range(n):
+        try:
+            one = {k: np.asarray(v)[i] for k, v in instances.items()}
+        except IndexError:
+            shapes = {k: np.shape(v) for k, v in instances.items()}
+            raise ValueError(message(where, "instances", f"batched arrays with {n} rows (one per image)",
+                                     f"shapes {shapes}")) from None
+        per_image.append(_instance_rows(where, f"instances[{i}]", one, height, width, score_threshold))
+    if titles is not None and (isinstance(titles, str) or len(titles) != n):
+        raise ValueError(message(where, "titles", f"None or {n} titles (one per image)", titles))
+    plt = _pyplot()
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.4 * rows * height / width + (0.4 if title else 0)),
+                             squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        _draw_instances(ax, images[k], per_image[k], class_names)
+        if titles is not None:
+            ax.set_title(str(titles[k]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

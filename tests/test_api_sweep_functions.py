@@ -139,6 +139,21 @@ VOCAB = ["[start]", "[end]", "a", "b", "c", "d"]
 TFDS_DIR = "/tmp/ksa-sweep-never/tfds"  # never prepared: the checks must come first
 
 
+def instance_targets():
+    """Two 16x16 images of the embedded instance data (padded targets, 4 rows)."""
+    return _cached("inst", lambda: ksa_data.instance_shapes_arrays("test", 2, image_size=16)[1])
+
+
+def instance_detections():
+    """Perfect detections of instance_targets() in the batched detections layout."""
+    def make():
+        t = instance_targets()
+        return {"boxes": t["boxes"], "classes": t["classes"], "scores": (t["classes"] > 0).astype("float32"),
+                "masks": t["masks"].astype("float32"), "num_detections": (t["classes"] > 0).sum(1).astype("int32")}
+
+    return _cached("dets", make)
+
+
 def strokes():
     return np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0], [2.0, 1.0, 1.0]], "float32")
 
@@ -154,11 +169,15 @@ BASE = {
                                          "image_size": (8, 8), "batch_size": 2, "max_length": 4},
     "data.check_labels": lambda: {"num_classes": 4},
     "data.coco_captions": lambda: {"data_dir": TFDS_DIR},
+    "data.coco_instances": lambda: {"data_dir": TFDS_DIR},
     "data.distorted_digits": lambda: {"num_examples": 2},
     "data.distorted_digits_arrays": lambda: {"num_examples": 2},
     "data.encode_captions": lambda: {"texts": ["a b"], "vocabulary": VOCAB, "max_length": 4},
     "data.handwriting_arrays": lambda: {"count": 2},
     "data.iam_ondb_lines": lambda: {"root": "/nonexistent-iam-ondb"},
+    "data.instance_shapes": lambda: {"num_examples": 2, "image_size": 16},
+    "data.instance_shapes_arrays": lambda: {"num_examples": 2, "image_size": 16},
+    "data.instances_to_coco": lambda: {"targets": instance_targets()},
     "data.normalise_strokes": lambda: {"strokes": strokes()},
     "data.oxford_iiit_pet": lambda: {"data_dir": TFDS_DIR},
     "data.read_strokes_xml": lambda: {"path": "/nonexistent.xml"},
@@ -183,6 +202,7 @@ BASE = {
     "data.text_vectorizer": lambda: {"vocabulary": ["a", "b"]},
     "data.translation_pipeline": lambda: {"dataset": pairs_ds(), "source_vectorizer": vectorizers()[0],
                                           "target_vectorizer": vectorizers()[1], "max_length": 8, "batch_size": 2},
+    "data.write_coco_annotations": lambda: {"path": "/tmp/ksa-sweep-never/gt.json", "targets": instance_targets()},
     "data.write_text": lambda: {"text": "ab"},
     # export
     "export.export": lambda: {"model": fcn(), "path": "/nonexistent-dir-ksa/never/x.tflite", "format": "tflite",
@@ -200,6 +220,7 @@ BASE = {
     "training.TimeLimit": lambda: {"seconds": 10.0},
     "training.atomic_write": lambda: {"path": "/tmp/ksa-sweep-never/file"},
     "training.clear_backup": lambda: {"backup_dir": "/tmp/ksa-sweep-never/backup"},
+    "training.coco_instance_evaluation": lambda: {"targets": instance_targets(), "detections": instance_detections()},
     "training.compile_segmentation": lambda: {"model": fcn(), "num_classes": 4, "total_steps": 10},
     "training.describe_strategy": lambda: {"strategy": tf.distribute.get_strategy()},
     "training.evaluate_segmentation": lambda: {"model": fcn(), "examples": 2, "batch_size": 2},
@@ -237,6 +258,8 @@ EXTRA = {
                                  "vocabulary": [[]], "shuffle": [0, True]},
     "data.check_labels": {"num_classes": [0, True, 2.5], "void_label": ["x", 2.5]},
     "data.coco_captions": {"download": ["yes"]},
+    "data.coco_instances": {"split": ["test", "val"], "image_size": [(0, 8), (8, 8, 8)],
+                            "max_instances": [0], "download": ["yes"]},
     "data.distorted_digits": {"num_examples": [0], "family": ["XYZ"], "image_size": [0, True], "num_classes": [0, 11],
                               "channels": [0, 2], "batch_size": [0, True]},
     "data.distorted_digits_arrays": {"num_examples": [0], "family": ["XYZ"], "num_classes": [1], "image_size": [-4]},
@@ -244,6 +267,12 @@ EXTRA = {
     "data.handwriting_arrays": {"count": [0], "max_letters": [0], "min_letters": [0, 9], "max_words": [0],
                                 "max_text_length": [0, True], "max_points": [0]},
     "data.iam_ondb_lines": {"max_lines": [0, True], "on_corrupt": ["ignore"]},
+    "data.instance_shapes": {"num_examples": [0], "image_size": [0, 8], "num_classes": [0, 7], "max_instances": [0],
+                             "batch_size": [0, True, 2.5, "2"]},
+    "data.instance_shapes_arrays": {"split": ["val"], "num_examples": [0], "image_size": [8], "num_classes": [0, 7],
+                                    "max_instances": [0]},
+    "data.instances_to_coco": {"targets": [None, 5, "x", []], "image_size": [(32, 32), 0, "ab"],
+                               "class_names": ["abc", [], [1, 2], ["a"]], "image_ids": [[1], "ab", [1, 1], [1.5, 2]]},
     "data.normalise_strokes": {"strokes": [np.zeros((0, 3), "float32"), np.zeros((3, 2), "float32"),
                                            np.array([[NAN, 0.0, 0.0]], "float32")],
                                "scale": [0.0, NAN, -1.0]},
@@ -277,6 +306,8 @@ EXTRA = {
     "data.text_vectorizer": {"vocabulary": [[], 5], "max_length": [0, True]},
     "data.translation_pipeline": {"max_length": [0, True], "batch_size": [0], "drop_long": ["yes"],
                                   "source_vectorizer": [None]},
+    "data.write_coco_annotations": {"path": ["", 5, None], "targets": [None, 5], "image_size": [(32, 32)],
+                                    "class_names": [[]], "image_ids": [[1]]},
     "data.write_text": {"text": ["", 5, None]},
     "export.export": {"format": ["tflit", 5], "quantize": ["int4"], "parity_samples": [0, True],
                       "batch_size": [0, True], "input_size": [(0, 8), "ab", (48,), (True, 48)],
@@ -294,6 +325,8 @@ EXTRA = {
     "training.TimeLimit": {"seconds": [0.0, -1.0, NAN, INF, "10", True]},
     "training.atomic_write": {"path": ["", 5]},
     "training.clear_backup": {"backup_dir": ["", 5]},
+    "training.coco_instance_evaluation": {"targets": [None, 5, "x"], "detections": [None, 5, "x"],
+                                          "mask_threshold": [0.0, -0.5, 1.5]},
     "training.compile_segmentation": {"num_classes": [0, True], "total_steps": [0, True], "learning_rate": [0.0],
                                       "lr_schedule": ["exponential"], "jit_compile": ["sometimes"],
                                       "void_label": ["x"], "model": ["fcn8s_tiny"]},
@@ -323,6 +356,7 @@ EXTRA = {
 # Values derived from the defaults that are in fact valid for this argument.
 DERIVED_VALID = {
     ("data.captioning_pipeline", "image_size"): [7],  # an int is a square size
+    ("data.coco_instances", "image_size"): [7],
     ("data.scene_parse150", "image_size"): [7],
     ("data.scene_parsing_pipeline", "image_size"): [7],
     ("data.spanish_english_pairs", "max_length"): [None],  # None: no length limit
@@ -407,6 +441,16 @@ VALID_CASES = [
     _valid("data.spanish_number", "n", np.int64(21), lambda: ksa_data.spanish_number(np.int64(21))),
     _valid("data.handwriting_arrays", "count", np.int64(2), lambda: ksa_data.handwriting_arrays("train", np.int64(2))),
     _valid("data.shape_captions_arrays", "count", np.int32(2), lambda: ksa_data.shape_captions_arrays("train", np.int32(2))),
+    _valid("data.instance_shapes_arrays", "num_examples", np.int64(2),
+           lambda: ksa_data.instance_shapes_arrays("train", np.int64(2), image_size=np.int32(16),
+                                                   num_classes=np.uint8(2), max_instances=np.int64(3))),
+    _valid("data.instance_shapes", "batch_size", np.int64(2),
+           lambda: list(ksa_data.instance_shapes("train", 3, image_size=16, batch_size=np.int64(2)))),
+    _valid("data.instances_to_coco", "image_size", [16, 16],
+           lambda: ksa_data.instances_to_coco(instance_targets(), [16, 16], image_ids=np.array([3, 4]))),
+    _valid("training.coco_instance_evaluation", "mask_threshold", np.float32(0.5),
+           lambda: ksa_training.coco_instance_evaluation(instance_targets(), instance_detections(),
+                                                         mask_threshold=np.float32(0.5))),
     _valid("data.distorted_digits_arrays", "num_examples", np.int64(2),
            lambda: ksa_data.distorted_digits_arrays("train", np.int64(2), num_classes=np.int64(10))),
     _valid("training.train_segmentation", "batch_size", np.int64(2),
@@ -440,7 +484,26 @@ EXPORT_CASES = [
 ]
 
 
+def _with(make, key, value):
+    """``make()`` (a dict) with ``key`` replaced by ``value``."""
+    return {**make(), key: value}
+
+
 EXTRA_CASES = [
+    # instance layouts whose parts disagree: the message shows the offending shape
+    Case("training.coco_instance_evaluation", "detections", "masks of 8x8 images", lambda: ksa_training.coco_instance_evaluation(
+        instance_targets(), _with(instance_detections, "masks", np.zeros((2, 4, 8, 8), "float32"))),
+        shown="shape (2, 4, 8, 8)"),
+    Case("training.coco_instance_evaluation", "detections", "scores of 3 images", lambda: ksa_training.coco_instance_evaluation(
+        instance_targets(), _with(instance_detections, "scores", np.zeros((3, 4), "float32"))), shown="shape (3, 4)"),
+    Case("training.coco_instance_evaluation", "targets", "no instance", lambda: ksa_training.coco_instance_evaluation(
+        _with(instance_targets, "classes", np.zeros((2, 4), "int32")), instance_detections()),
+        shown="2 images with only padding rows"),
+    Case("data.instances_to_coco", "targets", "boxes (2, 4)", lambda: ksa_data.instances_to_coco(
+        _with(instance_targets, "boxes", np.zeros((2, 4), "float32"))), shown="shape (2, 4)"),
+    Case("data.instances_to_coco", "targets", "no masks", lambda: ksa_data.instances_to_coco(
+        {"boxes": instance_targets()["boxes"], "classes": instance_targets()["classes"]}),
+        shown="keys ['boxes', 'classes']"),
     Case("data.segmentation_files", "masks", [], lambda: ksa_data.segmentation_files(["/nonexistent/a.png"], []),
          shown="shape (0,)"),
 ]

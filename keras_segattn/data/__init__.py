@@ -7,6 +7,7 @@ from keras_segattn.data.coco_captions import (
     coco_captions,
     encode_captions,
 )
+from keras_segattn.data.coco_instances import COCO_THING_CLASSES, coco_instances
 from keras_segattn.data.distorted_digits import (
     CANVAS_SIZES,
     FAMILIES,
@@ -21,6 +22,12 @@ from keras_segattn.data.files import (
     segmentation_from_directory,
 )
 from keras_segattn.data.handwriting import handwriting_arrays, write_text
+from keras_segattn.data.instance_shapes import (
+    instance_shapes,
+    instance_shapes_arrays,
+    instances_to_coco,
+    write_coco_annotations,
+)
 from keras_segattn.data.online_handwriting import (
     iam_ondb_lines,
     normalise_strokes,
@@ -55,6 +62,7 @@ from keras_segattn.data.translation import (
 
 __all__ = [
     "CANVAS_SIZES",
+    "COCO_THING_CLASSES",
     "CorruptFileError",
     "CorruptFiles",
     "FAMILIES",
@@ -65,11 +73,15 @@ __all__ = [
     "captioning_pipeline",
     "check_labels",
     "coco_captions",
+    "coco_instances",
     "distorted_digits",
     "distorted_digits_arrays",
     "encode_captions",
     "handwriting_arrays",
     "iam_ondb_lines",
+    "instance_shapes",
+    "instance_shapes_arrays",
+    "instances_to_coco",
     "normalise_strokes",
     "oxford_iiit_pet",
     "read_strokes_xml",
@@ -94,5 +106,6 @@ __all__ = [
     "text_vectorizer",
     "translation_pipeline",
     "translation_vocabulary",
+    "write_coco_annotations",
     "write_text",
 ]

@@ -20,6 +20,7 @@ from keras_segattn.training.distribute import (
     global_batch_size,
     shard_for_strategy,
 )
+from keras_segattn.training.instance_metrics import coco_instance_evaluation
 from keras_segattn.training.losses import segmentation_loss
 from keras_segattn.training.metrics import VOID_LABEL, MeanIoU, PixelAccuracy
 from keras_segattn.training.precision import PRECISIONS, precision_policy
@@ -49,6 +50,7 @@ __all__ = [
     "apply_multi_worker_fit_fix",
     "atomic_write",
     "clear_backup",
+    "coco_instance_evaluation",
     "compile_segmentation",
     "describe_strategy",
     "evaluate_segmentation",
