@@ -283,6 +283,7 @@ def check_model(name, *, tmp_path, overrides=None, batch_size=2, size=None, save
     eager = _flat(model(x, training=False))
     symbolic = _flat(model.output)
     computed = model.compute_output_shape([a.shape for a in x] if isinstance(x, (list, tuple)) else x.shape)
+    computed = _flat(computed) if isinstance(computed, dict) else computed  # dict outputs: sorted keys, as _flat
     computed = computed if isinstance(computed, (list, tuple)) and computed and isinstance(computed[0], (list, tuple)) else [computed]
     for s, e, c in zip(symbolic, eager, computed):
         _shapes_agree(s.shape, e.shape, f"{name} symbolic/eager")

@@ -18,7 +18,8 @@ def test_xla_fit_step_under_mixed_precision(name, precision):
     compute = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[precision]
     assert any(layer.compute_dtype == compute for layer in model.layers)
     for output in model.outputs:
-        assert output.dtype == "float32", f"{name}: head must stay float32 under {precision}"
+        if "int" not in output.dtype:  # integer outputs (detected classes, counts) are exact
+            assert output.dtype == "float32", f"{name}: head must stay float32 under {precision}"
     x, y = sample_batch(model, batch_size=2)
     compile_for_task(model, jit_compile=True)
     if precision == "mixed_float16":

@@ -110,7 +110,10 @@ LOADER = textwrap.dedent(
             if case["compiled"]:
                 model.run_eagerly = True
                 y = np.load(case["y"])
-                y = y if len(model.outputs) == 1 else [y]  # as _targets() in the test
+                if case["y"].endswith(".npz"):  # dict targets (instance segmentation)
+                    y = {k: y[k] for k in y.files}
+                else:
+                    y = y if len(model.outputs) == 1 else [y]  # as _targets() in the test
                 entry["evaluate"] = model.evaluate(x, y, return_dict=True, verbose=0)
                 entry["compile_config"] = json.loads(json.dumps(model.get_compile_config(), default=str))
                 out.update({f"optimizer_{i}": keras.ops.convert_to_numpy(v)
@@ -138,7 +141,8 @@ LOADER = textwrap.dedent(
 def _targets(model, y):
     # Eager Keras matches y_true to the outputs by structure: the translator's second
     # output (alignment) has no loss, so its labels are given as [logit_labels].
-    return y if len(model.outputs) == 1 else [y]
+    # Dict targets (instance segmentation) go to the model's own compute_loss as they are.
+    return y if isinstance(y, dict) or len(model.outputs) == 1 else [y]
 
 
 def _perturb(model, rng):
@@ -194,14 +198,19 @@ def reloaded(tmp_path_factory):
             path = str(root / f"{case_id}.keras")
             model.save(path)
             np.savez(root / f"{case_id}_x.npz", *(x if isinstance(x, (list, tuple)) else [x]))
-            np.save(root / f"{case_id}_y.npy", y)
+            if isinstance(y, dict):
+                y_path = str(root / f"{case_id}_y.npz")
+                np.savez(y_path, **y)
+            else:
+                y_path = str(root / f"{case_id}_y.npy")
+                np.save(y_path, y)
             cases.append(
                 {
                     "id": case_id,
                     "path": path,
                     "compiled": compiled,
                     "x": str(root / f"{case_id}_x.npz"),
-                    "y": str(root / f"{case_id}_y.npy"),
+                    "y": y_path,
                     "result": str(root / f"{case_id}_result.npz"),
                 }
             )

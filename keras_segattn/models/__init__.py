@@ -8,6 +8,8 @@ from keras_segattn.models import (  # noqa: F401
     fcn,
     handwriting_synthesis,
     inception,
+    instance,
+    mnc,
     multiscale_cnn,
     patch_classifier,
     recurrent_cnn,

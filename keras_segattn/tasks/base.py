@@ -133,7 +133,7 @@ class Task:
         strategy = strategy or tf.distribute.get_strategy()
         x, y = self._model_inputs(self.data(model, "train", train_examples, seed))
         vx, vy = self._model_inputs(self.data(model, "validation", val_examples, seed))
-        count = len(y)
+        count = len(x[0] if isinstance(x, tuple) else x)  # labels may be a dict (instance targets)
         steps_per_epoch = max(1, count // batch_size)
         with strategy.scope():
             self.compile(
