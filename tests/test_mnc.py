@@ -140,7 +140,8 @@ def test_builder_errors_name_the_argument(overrides, match):
 
 
 def test_five_stage_cascade_reuses_the_stage_2_3_weights():
-    three, five = ksa.build_model("mnc_tiny"), ksa.build_model("mnc_5stage_tiny")
+    three, five = ksa.build_model("mnc_tiny"), ksa.build_model("mnc_tiny", stages=5)
     head = 2 * ksa.get_spec("mnc_tiny").defaults["head_units"]
     assert five.count_params() == three.count_params() + head * 4 + 4  # only the box regressor is new
     assert {"refined_boxes", "mask_logits_2", "class_logits_2"} <= set(five.output)
+    assert ksa.get_spec("mnc_5stage").defaults["stages"] == 5

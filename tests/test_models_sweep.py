@@ -57,6 +57,7 @@ PAPER_SIZE_OVERRIDES = {
     # MNC: VGG16 trunk, the paper's anchors, 28x28 masks and 4096-wide fc6/fc7 pathways, on a 64x64 image with
     # 16 proposals (the paper's 300 only repeat the same per-RoI heads).
     "mnc": {"input_shape": (64, 64, 3), "num_proposals": 16, "max_detections": 8},
+    "mnc_5stage": {"input_shape": (64, 64, 3), "num_proposals": 16, "max_detections": 8},
 }
 
 

@@ -34,7 +34,7 @@ import keras_segattn as ksa  # noqa: E402
 
 #: the papers' VOC 2012 val mAP^r@0.5 (ARCHITECTURES.md), for orientation only: other data, other scale
 PAPER_AP50 = {"sds": 49.7, "hypercolumns": 60.0, "mnc": 63.5}
-MODELS = ["sds_tiny", "hypercolumns_tiny", "mnc_tiny", "mnc_5stage_tiny"]
+MODELS = ["sds_tiny", "hypercolumns_tiny", "mnc_tiny"]
 KEYS = ("mask_ap50", "mask_ap70", "mask_ap", "box_ap50", "box_ap")
 
 

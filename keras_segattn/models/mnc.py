@@ -247,4 +247,5 @@ INT8_NMS_REASON = (
 register_model("mnc", family="mnc", task="instance_segmentation", paper=PAPER,
                export_unsupported={"tflite_int8": INT8_NMS_REASON})(mnc)
 register_variant("mnc_tiny", "mnc", tiny=True, **TINY)
-register_variant("mnc_5stage_tiny", "mnc", tiny=True, stages=5, **TINY)
+# The 5-stage cascade: the paper's configuration here; its tiny form is build_model("mnc_tiny", stages=5).
+register_variant("mnc_5stage", "mnc", stages=5)
