@@ -8,6 +8,7 @@ import tensorflow as tf
 import keras_segattn as ksa
 from keras_segattn.models.instance import losses
 from keras_segattn.models.instance.boxes import generate_anchors
+from tests.helpers import check_model
 
 
 def _targets(boxes, classes, size=32):
@@ -144,4 +145,7 @@ def test_five_stage_cascade_reuses_the_stage_2_3_weights():
     head = 2 * ksa.get_spec("mnc_tiny").defaults["head_units"]
     assert five.count_params() == three.count_params() + head * 4 + 4  # only the box regressor is new
     assert {"refined_boxes", "mask_logits_2", "class_logits_2"} <= set(five.output)
-    assert ksa.get_spec("mnc_5stage").defaults["stages"] == 5
+
+
+def test_five_stage_cascade_passes_the_shared_helper(tmp_path):
+    check_model("mnc_tiny", tmp_path=tmp_path, overrides={"stages": 5})

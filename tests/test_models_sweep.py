@@ -57,7 +57,9 @@ PAPER_SIZE_OVERRIDES = {
     # MNC: VGG16 trunk, the paper's anchors, 28x28 masks and 4096-wide fc6/fc7 pathways, on a 64x64 image with
     # 16 proposals (the paper's 300 only repeat the same per-RoI heads).
     "mnc": {"input_shape": (64, 64, 3), "num_proposals": 16, "max_detections": 8},
-    "mnc_5stage": {"input_shape": (64, 64, 3), "num_proposals": 16, "max_detections": 8},
+    # SDS: VGG16 trunk and 4096-wide pathways (316M parameters) with 4 sliding-window proposals.
+    "sds": {"input_shape": (64, 64, 3), "proposal_sizes": (32.0,), "proposal_aspect_ratios": (1.0,),
+            "proposal_stride": 32},
 }
 
 

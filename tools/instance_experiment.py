@@ -11,6 +11,8 @@ test images with each model's detections) and prints the README's Markdown
 table; ``--update-readme`` also replaces the README block.
 
     nice -n 5 .venv/bin/python tools/instance_experiment.py --update-readme
+    .venv/bin/python tools/instance_experiment.py --models mnc_tiny --model-dir /tmp/ie   # one model now,
+    .venv/bin/python tools/instance_experiment.py --model-dir /tmp/ie --update-readme      # the rest later
     .venv/bin/python tools/instance_experiment.py --smoke      # seconds: the script runs
 """
 
@@ -39,6 +41,29 @@ KEYS = ("mask_ap50", "mask_ap70", "mask_ap", "box_ap50", "box_ap")
 
 
 def run(name, args):
+    if args.model_dir:
+        import json
+
+        saved = os.path.join(args.model_dir, f"{name}.keras")
+        record = os.path.join(args.model_dir, f"{name}.json")
+        settings = {k: getattr(args, k) for k in ("train_examples", "epochs", "batch_size", "learning_rate",
+                                                   "test_examples", "seed")}
+        if os.path.exists(saved) and os.path.exists(record):
+            with open(record) as fh:
+                kept = json.load(fh)
+            if kept["settings"] == settings:  # trained earlier with these settings: reuse it
+                print(f"{name}: reusing {saved}", flush=True)
+                return keras.saving.load_model(saved), kept["row"]
+        model, row = _train(name, args)
+        os.makedirs(args.model_dir, exist_ok=True)
+        model.save(saved)
+        with open(record, "w") as fh:
+            json.dump({"settings": settings, "row": row}, fh)
+        return model, row
+    return _train(name, args)
+
+
+def _train(name, args):
     keras.utils.set_random_seed(args.seed)
     model = ksa.build_model(name)
     task = model.task
@@ -123,6 +148,9 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="a few steps of one model: checks the script runs")
     parser.add_argument("--output", default=None, help="JSON path (default tools/results/instance_experiment.json)")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--model-dir", default=None,
+                        help="save each trained model and its row here; a later run with the same settings reuses "
+                             "them (train the models in separate runs)")
     args = parser.parse_args()
     if args.smoke:
         args.models, args.train_examples, args.epochs, args.test_examples = ["mnc_tiny"], 32, 1, 8

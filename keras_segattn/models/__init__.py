@@ -13,6 +13,7 @@ from keras_segattn.models import (  # noqa: F401
     multiscale_cnn,
     patch_classifier,
     recurrent_cnn,
+    sds,
     show_attend_tell,
     spatial_transformer_net,
 )

@@ -28,7 +28,7 @@ from keras_segattn.models.instance.detections import InstanceDetections
 from keras_segattn.models.instance.model import InstanceSegmentationModel, register_loss
 from keras_segattn.models.instance.proposals import RegionProposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
-from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RefineBoxes
+from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RefineBoxes, RoIMaxPooling
 from keras_segattn.registry import register_model, register_variant
 from keras_segattn.validation import (
     check_choice,
@@ -190,7 +190,8 @@ def mnc(
     rois = num_proposals
     heads = {
         "warp": RoIFeatures((2 * roi_size, 2 * roi_size), name="roi_warp"),
-        "pool": keras.layers.TimeDistributed(keras.layers.MaxPooling2D(2), name="roi_pool"),
+        # not TimeDistributed(MaxPooling2D): Keras unrolls that into one pooling per RoI (see RoIMaxPooling)
+        "pool": RoIMaxPooling(2, name="roi_pool"),
         "flatten_roi": keras.layers.Reshape((rois, -1), name="roi_flatten"),
         "mask_hidden": keras.layers.Dense(mask_units, activation="relu", name="mask_fc"),
         "mask_out": keras.layers.Dense(mask_size * mask_size, name="mask_logits_flat", dtype="float32"),
@@ -247,5 +248,3 @@ INT8_NMS_REASON = (
 register_model("mnc", family="mnc", task="instance_segmentation", paper=PAPER,
                export_unsupported={"tflite_int8": INT8_NMS_REASON})(mnc)
 register_variant("mnc_tiny", "mnc", tiny=True, **TINY)
-# The 5-stage cascade: the paper's configuration here; its tiny form is build_model("mnc_tiny", stages=5).
-register_variant("mnc_5stage", "mnc", stages=5)

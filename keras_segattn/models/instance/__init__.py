@@ -2,7 +2,7 @@
 
 - :mod:`.boxes`: IoU, anchors, box encoding, NMS, mask pasting (TF graph functions);
 - :class:`RegionProposals`, :class:`RoIFeatures`, :class:`MaskedRoIFeatures`,
-  :class:`RefineBoxes`, :class:`InstanceDetections`: the layers of the heads;
+  :class:`RefineBoxes`, :class:`RoIMaxPooling`, :class:`InstanceDetections`: the layers of the heads;
 - :class:`InstanceSegmentationModel`: the functional model class that trains
   with its family's multi-task loss;
 - :mod:`.task`: the ``instance_segmentation`` task (embedded shape instances,
@@ -27,7 +27,7 @@ from keras_segattn.models.instance.detections import DETECTION_KEYS, InstanceDet
 from keras_segattn.models.instance.model import InstanceSegmentationModel
 from keras_segattn.models.instance.proposals import RegionProposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
-from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RefineBoxes
+from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RefineBoxes, RoIMaxPooling
 
 __all__ = [
     "DETECTION_KEYS",
@@ -37,6 +37,7 @@ __all__ = [
     "RefineBoxes",
     "RegionProposals",
     "RoIFeatures",
+    "RoIMaxPooling",
     "batched_nms",
     "box_iou",
     "decode_boxes",
