@@ -149,3 +149,25 @@ def test_five_stage_cascade_reuses_the_stage_2_3_weights():
 
 def test_five_stage_cascade_passes_the_shared_helper(tmp_path):
     check_model("mnc_tiny", tmp_path=tmp_path, overrides={"stages": 5})
+
+
+def test_cli_trains_evaluates_and_predicts_an_instance_segmenter(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from keras_segattn.cli import main
+    from keras_segattn.data import instance_shapes_arrays
+
+    model_path = str(tmp_path / "m.keras")
+    assert main(["train", "mnc_tiny", "-o", model_path, "--epochs", "1", "--train-examples", "32",
+                 "--val-examples", "16", "--batch-size", "16"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["task"] == "instance_segmentation"
+    assert main(["evaluate", model_path, "--examples", "8"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["images"] == 8 and all(0 <= metrics[k] <= 1 for k in ("mask_ap50", "mask_ap70", "box_ap"))
+    images, _ = instance_shapes_arrays("test", 1, image_size=64)
+    Image.fromarray(images[0].astype("uint8")).save(tmp_path / "x.png")
+    assert main(["predict", model_path, str(tmp_path / "x.png"), "-o", str(tmp_path / "p.png")]) == 0
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert isinstance(found["instances"], list) and (tmp_path / "p.png").stat().st_size > 0
