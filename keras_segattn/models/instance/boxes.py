@@ -114,7 +114,7 @@ def generate_anchors(feature_size, image_size, sizes, aspect_ratios=(0.5, 1.0, 2
 
     Example:
         >>> generate_anchors((2, 2), (32, 32), sizes=(16,), aspect_ratios=(1.0,))[0].tolist()
-        [-0.0, -0.0, 0.5, 0.5]
+        [0.0, 0.0, 0.5, 0.5]
     """
     feature_size = check_int_pair("generate_anchors", "feature_size", feature_size)
     image_size = check_int_pair("generate_anchors", "image_size", image_size)
@@ -128,7 +128,8 @@ def generate_anchors(feature_size, image_size, sizes, aspect_ratios=(0.5, 1.0, 2
     centres = np.stack([cy, cx], -1).reshape(-1, 1, 2)
     half = shapes[None] / 2
     anchors = np.concatenate([centres - half, centres + half], axis=-1)
-    return anchors.reshape(-1, 4).astype(np.float32)
+    # + 0.0 turns any -0.0 into 0.0, so printed anchors do not depend on the machine's arithmetic.
+    return (anchors.reshape(-1, 4) + 0.0).astype(np.float32)
 
 
 def _positive_numbers(argument, values):
