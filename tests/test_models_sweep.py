@@ -1,11 +1,15 @@
 """Every registered model passes the shared helper (the registry sweep)."""
 
+import pathlib
+import subprocess
+import sys
+
 import pytest
 
 import keras_segattn as ksa
 from keras_segattn.models.bahdanau_nmt import TINY as TINY_NMT
 from keras_segattn.models.show_attend_tell import TINY as TINY_SAT
-from tests.helpers import check_model, release_memory
+from tests.helpers import check_model
 
 TINY = ksa.list_models("*_tiny")
 
@@ -60,6 +64,9 @@ PAPER_SIZE_OVERRIDES = {
     # SDS: VGG16 trunk and 4096-wide pathways (316M parameters) with 4 sliding-window proposals.
     "sds": {"input_shape": (64, 64, 3), "proposal_sizes": (32.0,), "proposal_aspect_ratios": (1.0,),
             "proposal_stride": 32},
+    # Hypercolumns: VGG16 hypercolumn taps and the paper's 10x10 classifier grid over 50x50 masks, on a 64x64
+    # image with one whole-image proposal.
+    "hypercolumns": {"input_shape": (64, 64, 3), "proposal_stride": 64},
 }
 
 
@@ -69,11 +76,33 @@ def test_sweep_covers_every_model():
     assert not missing, f"add these paper-size models to PAPER_SIZE_OVERRIDES: {missing}"
 
 
-# One xdist group: these need up to ~10 GB each (DeconvNet at 224x224), so two
-# never run side by side.
+# Run by a fresh Python for each model: TensorFlow keeps part of every traced model's memory
+# after clear_session, and one worker running all of these after each other crashed CI (out of
+# memory at MNC, measured); DeconvNet at 224x224, MNC and SDS each peak at ~10 GB alone.
+_CHECK_ONE = (
+    "import pathlib, sys\n"
+    "import tests.conftest  # noqa: F401 (the suite's environment)\n"
+    "import keras\n"
+    "from tests.helpers import check_model\n"
+    "from tests.test_models_sweep import PAPER_SIZE_OVERRIDES\n"
+    "keras.utils.set_random_seed(1234)\n"
+    "name = sys.argv[1]\n"
+    "check_model(name, tmp_path=pathlib.Path(sys.argv[2]), overrides=PAPER_SIZE_OVERRIDES[name], batch_size=1)\n"
+)
+
+
+# One xdist group: two of these never run side by side.
 @pytest.mark.paper_size
 @pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("name", sorted(PAPER_SIZE_OVERRIDES))
 def test_paper_size_model_passes_shared_helper(name, tmp_path):
-    check_model(name, tmp_path=tmp_path, overrides=PAPER_SIZE_OVERRIDES[name], batch_size=1)
-    release_memory()
+    result = subprocess.run(
+        [sys.executable, "-c", _CHECK_ONE, name, str(tmp_path)],
+        cwd=pathlib.Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, (
+        f"{name}: the paper-size check failed (exit code {result.returncode}):\n"
+        f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    )
