@@ -7,6 +7,7 @@ from keras_segattn.models import (  # noqa: F401
     draw,
     fcn,
     handwriting_synthesis,
+    hypercolumns,
     inception,
     instance,
     mnc,
