@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import keras_segattn as ksa
 from keras_segattn.models import hypercolumns as H
+from keras_segattn.models.instance.proposal_boxes import ProposalBoxes
 from keras_segattn.models.instance.proposal_source import sliding_window_proposals
 
 
@@ -116,11 +117,12 @@ def test_class_selection_uses_the_best_foreground_class():
     np.testing.assert_array_equal(chosen[:, 1:], masks[:, [1, 2, 3], [0, 1, 2]])
 
 
-def test_clipped_proposals_mark_padding_degenerate_and_non_finite_boxes_invalid():
+def test_proposals_mark_padding_degenerate_and_non_finite_boxes_invalid():
     boxes = np.array([[[0.1, 0.1, 0.5, 0.6], [0, 0, 0, 0], [0.2, 0.3, 0.2, 0.9], [np.nan, 0, 1, 1],
                        [-0.5, 0.2, 1.5, 0.4]]], np.float32)
-    clipped, valid = (t.numpy() for t in H.ClippedProposals()(boxes))
-    np.testing.assert_array_equal(valid, [[1, 0, 0, 1, 1]])  # NaN -> 0: the box (0, 0, 1, 1) is valid
+    clipped, valid, context = (t.numpy() for t in ProposalBoxes()(boxes))
+    np.testing.assert_array_equal(valid, [[1, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(context, clipped)  # no context by default
     assert np.all(np.isfinite(clipped)) and clipped.min() >= 0 and clipped.max() <= 1
     np.testing.assert_allclose(clipped[0, 4], [0, 0.2, 1, 0.4])
 

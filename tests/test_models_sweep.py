@@ -64,7 +64,7 @@ PAPER_SIZE_OVERRIDES = {
     # SDS: VGG16 trunk and 4096-wide pathways (316M parameters) with 4 sliding-window proposals.
     "sds": {"input_shape": (64, 64, 3), "proposal_sizes": (32.0,), "proposal_aspect_ratios": (1.0,),
             "proposal_stride": 32},
-    # Hypercolumns: VGG16 hypercolumn taps and the paper's 10x10 classifier grid over 50x50 masks, on a 64x64
+    # Hypercolumns: VGG16 hypercolumn taps, a 5x5 classifier grid and 50x50 masks (the defaults), on a 64x64
     # image with one whole-image proposal.
     "hypercolumns": {"input_shape": (64, 64, 3), "proposal_stride": 64},
 }

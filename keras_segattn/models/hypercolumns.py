@@ -26,6 +26,12 @@ the ground-truth class in the loss, the predicted class at inference.
 is the built-in proposal source (the model records its arguments, and its task
 feeds them). Output: the shared detection dict of
 :mod:`keras_segattn.models.instance` plus the heads' raw outputs.
+
+Departures from the paper: the boxes and their categories come from the
+model's own R-CNN-style head, trained jointly with the mask classifiers,
+where the paper segments the detections of a separate detector (R-CNN with
+SVMs); the built-in proposals are sliding windows; the final NMS is at IoU
+0.47 (see ``detection_nms_iou``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from keras_segattn.models._common import check_backbone_weights, check_image_sha
 from keras_segattn.models.instance import losses
 from keras_segattn.models.instance.detections import InstanceDetections
 from keras_segattn.models.instance.model import InstanceSegmentationModel, register_loss
+from keras_segattn.models.instance.proposal_boxes import ProposalBoxes
 from keras_segattn.models.instance.proposal_source import sliding_window_proposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
 from keras_segattn.models.instance.roi_ops import RoIMaxPooling
@@ -58,7 +65,6 @@ __all__ = [
     "select_class_masks",
     "LocationSpecificClassifiers",
     "PredictedClassMasks",
-    "ClippedProposals",
     "PAPER",
     "TINY",
 ]
@@ -228,27 +234,6 @@ class PredictedClassMasks(keras.layers.Layer):
         return select_class_masks(mask_logits, classes)
 
 
-@keras.saving.register_keras_serializable(package="keras_segattn")
-class ClippedProposals(keras.layers.Layer):
-    """Given boxes -> ``[boxes (B, P, 4) float32, valid (B, P)]``: non-finite coordinates set to 0, clipped to
-    the image, and ``valid`` = 1 for a box of positive area (0 for padding and degenerate boxes, which are
-    then never detected nor trained on)."""
-
-    def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        return shape, shape[:2]
-
-    def compute_output_spec(self, inputs):
-        boxes, valid = self.compute_output_shape(tuple(inputs.shape))
-        return [keras.KerasTensor(boxes, dtype="float32"), keras.KerasTensor(valid, dtype="float32")]
-
-    def call(self, boxes):
-        boxes = tf.cast(boxes, "float32")
-        boxes = tf.clip_by_value(tf.where(tf.math.is_finite(boxes), boxes, tf.zeros_like(boxes)), 0.0, 1.0)
-        y1, x1, y2, x2 = tf.unstack(boxes, axis=-1)
-        return [boxes, tf.cast(tf.logical_and(y2 > y1, x2 > x1), "float32")]
-
-
 # ----------------------------------------------------------------------------- the builder
 def _positive_numbers(where, argument, values):
     try:
@@ -379,7 +364,7 @@ def hypercolumns(
 
     images = keras.Input((height, width, 3), name="image")
     proposals = keras.Input((rois, 4), name="proposals")
-    boxes, valid = ClippedProposals(name="proposal_boxes", dtype="float32")(proposals)
+    boxes, valid, _ = ProposalBoxes(name="proposal_boxes", dtype="float32")(proposals)
     trunk = vgg16_features(preprocessing()(images), widths=widths, depths=depths)
 
     # R-CNN classification of every box: RoI features of the top layer, fc6, fc7, K + 1 logits.

@@ -57,6 +57,7 @@ from keras_segattn.models._common import check_backbone_weights, check_image_sha
 from keras_segattn.models.instance import losses
 from keras_segattn.models.instance.boxes import paste_masks
 from keras_segattn.models.instance.model import InstanceSegmentationModel, register_loss
+from keras_segattn.models.instance.proposal_boxes import ProposalBoxes
 from keras_segattn.models.instance.proposal_source import sliding_window_proposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
 from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RoIMaxPooling
@@ -156,46 +157,6 @@ def greedy_nms(overlaps, eligible, threshold):
     keep, _ = tf.while_loop(lambda keep, changed: changed, step, (eligible, tf.constant(True)),
                             maximum_iterations=count)
     return keep
-
-
-@keras.saving.register_keras_serializable(package="keras_segattn")
-class ProposalBoxes(keras.layers.Layer):
-    """``proposals (B, P, 4)`` -> ``[boxes, valid, context_boxes]``: the boxes the heads read.
-
-    Boxes are clipped to the image; a box of zero area (a padding row) or with
-    a non-finite coordinate is invalid (``valid`` 0) and replaced by zeros so
-    nothing non-finite reaches the heads. ``context_boxes`` grow each box by
-    ``context_padding`` of its height and width on every side (R-CNN's context,
-    :data:`RCNN_CONTEXT`); they may extend past the image (read as zeros).
-    """
-
-    def __init__(self, context_padding=RCNN_CONTEXT, **kwargs):
-        super().__init__(**kwargs)
-        self.context_padding = check_number("ProposalBoxes", "context_padding", context_padding, minimum=0,
-                                            maximum=1)
-
-    def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        return shape, shape[:-1], shape
-
-    def compute_output_spec(self, proposals):
-        shape = tuple(proposals.shape)
-        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(shape)]
-
-    def call(self, proposals):
-        boxes = tf.clip_by_value(tf.cast(proposals, "float32"), 0.0, 1.0)
-        y1, x1, y2, x2 = tf.unstack(boxes, axis=-1)
-        valid = (y2 > y1) & (x2 > x1)  # False for NaN
-        boxes = tf.where(valid[..., None], boxes, tf.zeros_like(boxes))
-        y1, x1, y2, x2 = tf.unstack(boxes, axis=-1)
-        pad_y, pad_x = self.context_padding * (y2 - y1), self.context_padding * (x2 - x1)
-        context = tf.stack([y1 - pad_y, x1 - pad_x, y2 + pad_y, x2 + pad_x], axis=-1)
-        return [boxes, tf.cast(valid, "float32"), context]
-
-    def get_config(self):
-        config = super().get_config()
-        config["context_padding"] = self.context_padding
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_segattn")

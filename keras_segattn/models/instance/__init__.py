@@ -2,7 +2,7 @@
 
 - :mod:`.boxes`: IoU, anchors, box encoding, NMS, mask pasting (TF graph functions);
 - :class:`RegionProposals`, :class:`RoIFeatures`, :class:`MaskedRoIFeatures`,
-  :class:`RefineBoxes`, :class:`RoIMaxPooling`, :class:`InstanceDetections`: the layers of the heads;
+  :class:`RefineBoxes`, :class:`RoIMaxPooling`, :class:`ProposalBoxes`, :class:`InstanceDetections`: the layers of the heads;
 - :class:`InstanceSegmentationModel`: the functional model class that trains
   with its family's multi-task loss;
 - :mod:`.task`: the ``instance_segmentation`` task (embedded shape instances,
@@ -25,6 +25,7 @@ from keras_segattn.models.instance.boxes import (
 )
 from keras_segattn.models.instance.detections import DETECTION_KEYS, InstanceDetections
 from keras_segattn.models.instance.model import InstanceSegmentationModel
+from keras_segattn.models.instance.proposal_boxes import ProposalBoxes
 from keras_segattn.models.instance.proposals import RegionProposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
 from keras_segattn.models.instance.roi_ops import MaskedRoIFeatures, RefineBoxes, RoIMaxPooling
@@ -34,6 +35,7 @@ __all__ = [
     "InstanceDetections",
     "InstanceSegmentationModel",
     "MaskedRoIFeatures",
+    "ProposalBoxes",
     "RefineBoxes",
     "RegionProposals",
     "RoIFeatures",
