@@ -44,7 +44,7 @@ from keras_segattn.backbones.vgg16 import load_vgg16_weights, preprocessing, vgg
 from keras_segattn.layers import BilinearUpsampling2D
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.models.instance import losses
-from keras_segattn.models.instance.detections import InstanceDetections
+from keras_segattn.models.instance.detections import INT8_NMS_UNSUPPORTED, InstanceDetections
 from keras_segattn.models.instance.model import InstanceSegmentationModel, register_loss
 from keras_segattn.models.instance.proposal_boxes import ProposalBoxes
 from keras_segattn.models.instance.proposal_source import sliding_window_proposals
@@ -439,14 +439,6 @@ def hypercolumns_loss(model, targets, outputs):
     return {"classification": classification, "mask": stage["mask"]}
 
 
-#: measured with TF 2.21 and ai_edge_litert (the converter succeeds, the interpreter aborts)
-_INT8_UNSUPPORTED = (
-    "LiteRT cannot run the int8 model: the detection NMS (tf.image.non_max_suppression_padded, in the shared "
-    "InstanceDetections) divides each IoU by the boxes' union, which int8 quantises to its zero point for the zero "
-    "boxes the NMS pads with, and LiteRT's int8 DIV aborts ('div.cc:262 data[i] != zero_point was not true. "
-    "Node (DIV) failed to invoke' inside the NMS WHILE loop); the float exports pass."
-)
-
 register_model("hypercolumns", family="hypercolumns", task="instance_segmentation", paper=PAPER,
-               export_unsupported={"tflite_int8": _INT8_UNSUPPORTED})(hypercolumns)
+               export_unsupported={"tflite_int8": INT8_NMS_UNSUPPORTED})(hypercolumns)
 register_variant("hypercolumns_tiny", "hypercolumns", tiny=True, **TINY)

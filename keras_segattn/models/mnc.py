@@ -24,7 +24,7 @@ import keras
 from keras_segattn.backbones.vgg16 import load_vgg16_weights, preprocessing, vgg16_features
 from keras_segattn.models._common import check_backbone_weights, check_image_shape
 from keras_segattn.models.instance import losses
-from keras_segattn.models.instance.detections import InstanceDetections
+from keras_segattn.models.instance.detections import INT8_NMS_UNSUPPORTED, InstanceDetections
 from keras_segattn.models.instance.model import InstanceSegmentationModel, register_loss
 from keras_segattn.models.instance.proposals import RegionProposals
 from keras_segattn.models.instance.roi_features import RoIFeatures
@@ -239,12 +239,6 @@ def mnc_loss(model, targets, outputs):
     return terms
 
 
-#: measured (LiteRT 2.x): the int8 artifact converts but fails when run
-INT8_NMS_REASON = (
-    "the int8 TFLite artifact converts but LiteRT cannot run it: tf.image.non_max_suppression_padded's IoU "
-    "division, quantised inside its WHILE loop, fails with 'div.cc data[i] != zero_point' (measured); "
-    "float32 TFLite runs"
-)
 register_model("mnc", family="mnc", task="instance_segmentation", paper=PAPER,
-               export_unsupported={"tflite_int8": INT8_NMS_REASON})(mnc)
+               export_unsupported={"tflite_int8": INT8_NMS_UNSUPPORTED})(mnc)
 register_variant("mnc_tiny", "mnc", tiny=True, **TINY)

@@ -11,6 +11,14 @@ from keras_segattn.validation import check_int_pair, check_number, check_positiv
 #: the output keys every instance-segmentation model returns, in this order
 DETECTION_KEYS = ("boxes", "scores", "classes", "masks", "num_detections")
 
+#: measured with TF 2.21 and ai_edge_litert (the converter succeeds, the interpreter aborts)
+INT8_NMS_UNSUPPORTED = (
+    "LiteRT cannot run the int8 model: the detection NMS (tf.image.non_max_suppression_padded, in the shared "
+    "InstanceDetections) divides each IoU by the boxes' union, which int8 quantises to its zero point for the zero "
+    "boxes the NMS pads with, and LiteRT's int8 DIV aborts ('div.cc:262 data[i] != zero_point was not true. "
+    "Node (DIV) failed to invoke' inside the NMS WHILE loop); the float exports pass."
+)
+
 
 @keras.saving.register_keras_serializable(package="keras_segattn")
 class InstanceDetections(keras.layers.Layer):
