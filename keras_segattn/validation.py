@@ -136,6 +136,17 @@ def check_number(where: str, argument: str, value, *, minimum=None, maximum=None
     return float(value)
 
 
+def check_positive_numbers(where: str, argument: str, values) -> tuple:
+    """``values`` as a non-empty tuple of finite numbers > 0 (anchor or window sizes, aspect ratios)."""
+    try:
+        values = None if isinstance(values, (str, bytes)) else tuple(values)
+    except TypeError:
+        values = None
+    if not values:
+        raise ValueError(message(where, argument, "a non-empty sequence of positive numbers", values))
+    return tuple(check_number(where, argument, v, minimum=0, exclusive_minimum=True) for v in values)
+
+
 def check_choice(where: str, argument: str, value, choices):
     """``value`` if it is one of ``choices`` (compared with ``==``)."""
     choices = tuple(choices)

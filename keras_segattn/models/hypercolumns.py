@@ -56,6 +56,7 @@ from keras_segattn.validation import (
     check_int_tuple,
     check_number,
     check_positive_int,
+    check_positive_numbers,
     message,
 )
 
@@ -235,16 +236,6 @@ class PredictedClassMasks(keras.layers.Layer):
 
 
 # ----------------------------------------------------------------------------- the builder
-def _positive_numbers(where, argument, values):
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = ()
-    if not values:
-        raise ValueError(message(where, argument, "a non-empty sequence of positive numbers", values))
-    return tuple(check_number(where, argument, v, minimum=0, exclusive_minimum=True) for v in values)
-
-
 def _strides(num_stages):
     """Endpoint name -> its stride: ``conv{i}`` 2^(i-1), ``pool{i}`` 2^i."""
     strides = {}
@@ -344,8 +335,8 @@ def hypercolumns(
     mask_size = check_positive_int(where, "mask_size", mask_size)
     roi_size = check_positive_int(where, "roi_size", roi_size)
     head_units = check_positive_int(where, "head_units", head_units)
-    proposal_sizes = _positive_numbers(where, "proposal_sizes", proposal_sizes)
-    proposal_aspect_ratios = _positive_numbers(where, "proposal_aspect_ratios", proposal_aspect_ratios)
+    proposal_sizes = check_positive_numbers(where, "proposal_sizes", proposal_sizes)
+    proposal_aspect_ratios = check_positive_numbers(where, "proposal_aspect_ratios", proposal_aspect_ratios)
     proposal_stride = check_int(where, "proposal_stride", proposal_stride, minimum=1, maximum=min(height, width))
     max_detections = check_positive_int(where, "max_detections", max_detections)
     for argument, value in (("detection_nms_iou", detection_nms_iou), ("score_threshold", score_threshold)):

@@ -35,6 +35,7 @@ from keras_segattn.validation import (
     check_int_tuple,
     check_number,
     check_positive_int,
+    check_positive_numbers,
     message,
 )
 
@@ -58,16 +59,6 @@ TINY = dict(
     head_units=128,
     max_detections=8,
 )
-
-
-def _positive_numbers(where, argument, values):
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = ()
-    if not values:
-        raise ValueError(message(where, argument, "a non-empty sequence of positive numbers", values))
-    return tuple(check_number(where, argument, v, minimum=0, exclusive_minimum=True) for v in values)
 
 
 def _stage_2_3(prefix, features, boxes, heads):
@@ -153,8 +144,8 @@ def mnc(
     if height % stride or width % stride:
         raise ValueError(message(where, "input_shape", f"(H, W, 3) with H and W multiples of the trunk's stride "
                                  f"{stride}", input_shape))
-    anchor_sizes = _positive_numbers(where, "anchor_sizes", anchor_sizes)
-    aspect_ratios = _positive_numbers(where, "aspect_ratios", aspect_ratios)
+    anchor_sizes = check_positive_numbers(where, "anchor_sizes", anchor_sizes)
+    aspect_ratios = check_positive_numbers(where, "aspect_ratios", aspect_ratios)
     num_proposals = check_positive_int(where, "num_proposals", num_proposals)
     pre_nms_top_k = check_positive_int(where, "pre_nms_top_k", pre_nms_top_k)
     max_detections = check_positive_int(where, "max_detections", max_detections)

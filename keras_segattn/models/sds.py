@@ -67,6 +67,7 @@ from keras_segattn.validation import (
     check_int_tuple,
     check_number,
     check_positive_int,
+    check_positive_numbers,
     message,
 )
 
@@ -258,16 +259,6 @@ class RegionDetections(keras.layers.Layer):
 
 
 # --------------------------------------------------------------------- the model
-def _positive_numbers(where, argument, values):
-    try:
-        values = None if isinstance(values, (str, bytes)) else tuple(values)
-    except TypeError:
-        values = None
-    if not values:
-        raise ValueError(message(where, argument, "a non-empty sequence of positive numbers", values))
-    return tuple(check_number(where, argument, v, minimum=0, exclusive_minimum=True) for v in values)
-
-
 def sds(
     num_classes=20,
     input_shape=(512, 512, 3),
@@ -343,8 +334,8 @@ def sds(
     if height % stride or width % stride:
         raise ValueError(message(where, "input_shape", f"(H, W, 3) with H and W multiples of the trunk's stride "
                                  f"{stride}", input_shape))
-    proposal_sizes = _positive_numbers(where, "proposal_sizes", proposal_sizes)
-    proposal_aspect_ratios = _positive_numbers(where, "proposal_aspect_ratios", proposal_aspect_ratios)
+    proposal_sizes = check_positive_numbers(where, "proposal_sizes", proposal_sizes)
+    proposal_aspect_ratios = check_positive_numbers(where, "proposal_aspect_ratios", proposal_aspect_ratios)
     proposal_stride = check_positive_int(where, "proposal_stride", proposal_stride)
     if proposal_stride > min(height, width):
         raise ValueError(message(where, "proposal_stride", f"at most the image side {min(height, width)}",

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_segattn.validation import check_int_pair, check_number, message
+from keras_segattn.validation import check_int_pair, check_positive_numbers
 
 __all__ = [
     "BBOX_CLIP",
@@ -118,8 +118,8 @@ def generate_anchors(feature_size, image_size, sizes, aspect_ratios=(0.5, 1.0, 2
     """
     feature_size = check_int_pair("generate_anchors", "feature_size", feature_size)
     image_size = check_int_pair("generate_anchors", "image_size", image_size)
-    sizes = _positive_numbers("sizes", sizes)
-    aspect_ratios = _positive_numbers("aspect_ratios", aspect_ratios)
+    sizes = check_positive_numbers("generate_anchors", "sizes", sizes)
+    aspect_ratios = check_positive_numbers("generate_anchors", "aspect_ratios", aspect_ratios)
     (fh, fw), (height, width) = feature_size, image_size
     cy = (np.arange(fh) + 0.5) / fh
     cx = (np.arange(fw) + 0.5) / fw
@@ -130,16 +130,6 @@ def generate_anchors(feature_size, image_size, sizes, aspect_ratios=(0.5, 1.0, 2
     anchors = np.concatenate([centres - half, centres + half], axis=-1)
     # + 0.0 turns any -0.0 into 0.0, so printed anchors do not depend on the machine's arithmetic.
     return (anchors.reshape(-1, 4) + 0.0).astype(np.float32)
-
-
-def _positive_numbers(argument, values):
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = None
-    if not values:
-        raise ValueError(message("generate_anchors", argument, "a non-empty sequence of positive numbers", values))
-    return tuple(check_number("generate_anchors", argument, v, minimum=0, exclusive_minimum=True) for v in values)
 
 
 def batched_nms(boxes, scores, max_output_size: int, iou_threshold: float = 0.5, score_threshold=float("-inf")):
